@@ -3,12 +3,15 @@
 Import the package as ``import metacot as mc``. The core objects are :class:`Chain` (dynamics),
 and the modules :mod:`metacot.families` (chain constructors), :mod:`metacot.exact` (exact
 quantities) and :func:`simulate` (Monte Carlo on CPU or GPU).
+
+Importing metacot is cheap: numba and the kernels load on the first call to :func:`simulate`.
 """
+
+from typing import Any
 
 from metacot import errors, exact, families
 from metacot.chain import Chain
 from metacot.errors import MetacotError
-from metacot.simulation import Simulation, simulate
 
 __version__ = "0.1.0"
 
@@ -22,3 +25,13 @@ __all__ = [
     "families",
     "simulate",
 ]
+
+_LAZY = {"simulate": "metacot.simulation", "Simulation": "metacot.simulation"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'metacot' has no attribute {name!r}")
