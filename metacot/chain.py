@@ -22,7 +22,7 @@ from metacot.errors import InvalidChainError
 #: rows with millions of entries while still catching every unnormalised matrix.
 ROW_SUM_TOL = 1e-9
 
-__all__ = ["Chain", "ROW_SUM_TOL"]
+__all__ = ["ROW_SUM_TOL", "Chain"]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -38,6 +38,8 @@ def _to_csr(P: Any) -> sp.csr_array:
         arr = np.asarray(P)
         if arr.ndim != 2:
             raise InvalidChainError(f"P must be a 2-D matrix, got an array of shape {arr.shape}")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise InvalidChainError(f"P must be numeric; got dtype {arr.dtype}")
         csr = sp.csr_array(arr)
     if np.issubdtype(csr.dtype, np.complexfloating):
         raise InvalidChainError("P must be real; got a complex matrix")
@@ -50,6 +52,7 @@ def _to_csr(P: Any) -> sp.csr_array:
         raise InvalidChainError("P has no states")
     csr = csr.astype(np.float64, copy=True)
     csr.sum_duplicates()
+    csr.eliminate_zeros()  # structural only: stored zeros are not transitions
     csr.sort_indices()
     return csr
 
@@ -66,23 +69,23 @@ def _validate_stochastic(csr: sp.csr_array) -> None:
         e = int(bad[0])
         row = _row_of(csr, e)
         raise InvalidChainError(
-            f"P[{row}, {int(csr.indices[e])}] = {data[e]!r} is not finite (first bad entry is in row {row})"
+            f"P[{row}, {int(csr.indices[e])}] = {float(data[e])!r} is not finite (first bad entry is in row {row})"
         )
     bad = np.flatnonzero(data < 0)
     if bad.size:
         e = int(bad[0])
         row = _row_of(csr, e)
         raise InvalidChainError(
-            f"P[{row}, {int(csr.indices[e])}] = {data[e]!r} is negative (first bad entry is in row {row})"
+            f"P[{row}, {int(csr.indices[e])}] = {float(data[e])!r} is negative (first bad entry is in row {row})"
         )
-    sums = np.add.reduceat(data, csr.indptr[:-1]) if data.size else np.zeros(csr.shape[0])
-    # reduceat returns data[indptr[i]] for empty rows; those rows sum to 0.
-    sums = np.where(np.diff(csr.indptr) == 0, 0.0, sums)
+    sums = np.bincount(
+        np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr)), weights=data, minlength=csr.shape[0]
+    )
     off = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_TOL)
     if off.size:
         row = int(off[0])
         raise InvalidChainError(
-            f"row {row} of P sums to {sums[row]!r}, not 1 (tolerance {ROW_SUM_TOL:g}); "
+            f"row {row} of P sums to {float(sums[row])!r}, not 1 (tolerance {ROW_SUM_TOL:g}); "
             f"{off.size} row(s) are off"
         )
 
@@ -98,6 +101,8 @@ def _as_state(x: Any, n: int, what: str) -> int:
 def _as_start(start: Any, n: int) -> int | np.ndarray | None:
     if start is None:
         return None
+    if isinstance(start, (bool, np.bool_)):
+        raise InvalidChainError(f"start must be an int state index or a distribution, got {start!r}")
     if isinstance(start, (int, np.integer)) and not isinstance(start, (bool, np.bool_)):
         return _as_state(start, n, "start")
     dist = np.asarray(start, dtype=np.float64)
@@ -105,9 +110,9 @@ def _as_start(start: Any, n: int) -> int | np.ndarray | None:
         raise InvalidChainError(f"a start distribution must have shape ({n},), got {dist.shape}")
     if not np.all(np.isfinite(dist)) or np.any(dist < 0):
         i = int(np.flatnonzero(~(np.isfinite(dist) & (dist >= 0)))[0])
-        raise InvalidChainError(f"start distribution has an invalid entry {dist[i]!r} at state {i}")
+        raise InvalidChainError(f"start distribution has an invalid entry {float(dist[i])!r} at state {i}")
     if abs(dist.sum() - 1.0) > ROW_SUM_TOL:
-        raise InvalidChainError(f"start distribution sums to {dist.sum()!r}, not 1")
+        raise InvalidChainError(f"start distribution sums to {float(dist.sum())!r}, not 1")
     return _readonly(dist.copy())
 
 
@@ -186,7 +191,7 @@ class Chain:
     (2, [1])
     """
 
-    __slots__ = ("_P", "_clusters", "_start", "_target", "_labels")
+    __slots__ = ("_P", "_clusters", "_labels", "_start", "_target")
 
     def __init__(
         self,

@@ -365,9 +365,10 @@ def absorption_probabilities(chain: Chain) -> tuple[np.ndarray, list[np.ndarray]
 def _stationary_irreducible(P: sp.csr_array) -> np.ndarray:
     r"""Stationary law of an irreducible chain via a non-singular M-matrix system.
 
-    Fix :math:`\pi_r = 1` for the state :math:`r` of largest degree, solve
-    :math:`(I - P_{RR})^\top x = P_{rR}^\top` on the others :math:`R` (invertible because :math:`R`
-    is transient once :math:`r` is removed), then normalise. Unlike an eigen-solver this keeps
+    Pin :math:`x_r = 1` for the state :math:`r` of largest degree and solve
+    :math:`x_i = \sum_j P_{ji} x_j` on the others, i.e.
+    :math:`(I - P_{RR})^\top x_R = P_{rR}^\top` (invertible because :math:`R` is transient once
+    :math:`r` is removed), then normalise. Unlike an eigen-solver this keeps
     every entry positive and accurate for metastable chains.
     """
     n = P.shape[0]
@@ -377,7 +378,7 @@ def _stationary_irreducible(P: sp.csr_array) -> np.ndarray:
     rest = np.ones(n, dtype=bool)
     rest[r] = False
     PT = sp.csr_array(P.T)
-    x = _solve_pinned(PT, rest, np.where(rest, PT[:, [r]].toarray().ravel(), 1.0))
+    x = _solve_pinned(PT, rest, np.where(rest, 0.0, 1.0))
     x[r] = 1.0
     return x / x.sum()
 

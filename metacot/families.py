@@ -423,7 +423,7 @@ def from_networkx(
     elif start is not None:
         start = node_index(start)
     if target is not None:
-        names = [target] if (not isinstance(target, (list, tuple, set, frozenset)) or target in index) else target
+        names = list(target) if isinstance(target, (list, tuple, set, frozenset, np.ndarray)) else [target]
         target = [node_index(t) for t in names]
     try:
         return Chain(P, clusters=clusters, start=start, target=target, labels=labels)
