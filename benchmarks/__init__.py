@@ -1,0 +1,1 @@
+"""Side-by-side speed comparisons with the libraries users would otherwise pick."""

@@ -1,0 +1,24 @@
+"""The numerical checks of the papers' claims, one module per experiment.
+
+Run one with ``python -m experiments H1 [--quick]``, all of them with ``python -m experiments all``
+(what ``nox -s experiments`` does); each writes ``results/<ID>/`` and the claims ledgers in
+``papers/`` are regenerated from those files.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: Experiment id -> module (relative to this package). Order is the ledger's row order.
+REGISTRY: dict[str, str] = {
+    "H1": "h1_eps_scaling",
+}
+
+
+def load(exp_id: str) -> ModuleType:
+    """The module of experiment ``exp_id`` (case-insensitive)."""
+    key = exp_id.upper()
+    if key not in REGISTRY:
+        raise KeyError(f"unknown experiment {exp_id!r}; known: {', '.join(REGISTRY)}")
+    return importlib.import_module(f"experiments.{REGISTRY[key]}")

@@ -1,0 +1,91 @@
+"""Standard figures (matplotlib + seaborn), used by the experiments and the command line.
+
+Every function returns a ``matplotlib.figure.Figure`` and draws nothing on screen; the
+non-interactive Agg backend is selected on first use unless another one is already active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    return plt
+
+
+def scaling(
+    data: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    *,
+    mc: str | None = None,
+    mc_err: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    slopes: dict[str, float] | None = None,
+    ax_extra: Sequence[str] = (),
+):
+    r"""A log-log scaling plot: exact curves per ``hue``, optional Monte Carlo points with error bars.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per (hue, x) point.
+    x, y, hue : str
+        Columns for the abscissa, the exact value and the series.
+    mc, mc_err : str, optional
+        Columns with a Monte Carlo estimate and its standard error (drawn as ±2 SE).
+    slopes : dict, optional
+        Fitted slope per series, shown in the legend.
+    """
+    plt = _pyplot()
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    palette = dict(zip(data[hue].unique(), sns.color_palette("colorblind", data[hue].nunique())))
+    for name, part in data.groupby(hue, sort=False):
+        part = part.sort_values(x)
+        label = f"{name} (slope {slopes[name]:.3f})" if slopes and name in slopes else str(name)
+        ax.plot(part[x], part[y], "-", color=palette[name], label=label, lw=1.4)
+        if mc is not None and part[mc].notna().any():
+            ok = part[mc].notna()
+            err = 2 * part.loc[ok, mc_err] if mc_err else None
+            ax.errorbar(part.loc[ok, x], part.loc[ok, mc], yerr=err, fmt="o", ms=3.5,
+                        color=palette[name], mfc="white", capsize=2, lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(data: pd.DataFrame, index: str, columns: str, values: str, *, log: bool = True, title: str | None = None):
+    """A heat map of ``values`` over two sweep parameters (log10 colour scale by default)."""
+    plt = _pyplot()
+    import seaborn as sns
+
+    table = data.pivot_table(index=index, columns=columns, values=values)
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    sns.heatmap(np.log10(table) if log else table, ax=ax, cmap="viridis", annot=table.size <= 64, fmt=".2f",
+                cbar_kws={"label": f"log10 {values}" if log else values})
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,53 @@
+"""The experiments contract: every registered experiment runs in --quick mode and writes its files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import REGISTRY, load
+from experiments.__main__ import main
+from experiments._common import loglog_slope
+from experiments.ledger import write_ledgers
+
+
+def test_loglog_slope_recovers_a_power_law_and_its_interval():
+    x = np.array([1, 2, 4, 8, 16.0])
+    fit = loglog_slope(x, 3 * x**-1.0)
+    assert fit.slope == pytest.approx(-1.0, abs=1e-12) and fit.low == pytest.approx(fit.high, abs=1e-9)
+    noisy = loglog_slope(x, 3 * x**-1.0 * np.array([1.1, 0.9, 1.05, 0.97, 1.0]))
+    assert noisy.low < noisy.slope < noisy.high and noisy.high - noisy.low > 0.01
+
+
+@pytest.mark.parametrize("exp_id", list(REGISTRY))
+def test_quick_experiment_writes_the_contract_files(exp_id, tmp_path):
+    assert main([exp_id, "--quick", "--results", str(tmp_path), "--no-ledger"]) == 0
+    out = tmp_path / exp_id
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert {"id", "claim", "prediction", "measured", "passed"} <= verdict.keys()
+    assert verdict["id"] == exp_id and verdict["quick"] is True
+    assert (out / verdict["figure"]).stat().st_size > 0 and (out / verdict["data"]).stat().st_size > 0
+    # the quick versions must reach the same verdicts as the full ones on these settings
+    assert verdict["passed"] is True, verdict["measured"]
+
+
+def test_ledger_lists_every_experiment_with_its_verdict(tmp_path):
+    claim = load("H1").CLAIM
+    (tmp_path / "results" / "H1").mkdir(parents=True)
+    (tmp_path / "results" / "H1" / "verdict.json").write_text(json.dumps(
+        {"id": "H1", "claim": claim.claim, "prediction": claim.prediction, "measured": "slope -0.999",
+         "passed": False, "quick": False, "figure": "figure.png"}
+    ))
+    [path] = write_ledgers(tmp_path / "results", tmp_path / "papers")
+    text = path.read_text()
+    assert "| H1 |" in text and "**FAIL**" in text and "slope -0.999" in text
+    assert "(../results/H1/figure.png)" in text
+    for exp_id in REGISTRY:
+        assert f"| {exp_id} |" in text
+
+
+def test_unknown_experiment_is_refused():
+    with pytest.raises(SystemExit):
+        main(["H99"])
