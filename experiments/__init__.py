@@ -13,6 +13,9 @@ from types import ModuleType
 #: Experiment id -> module (relative to this package). Order is the ledger's row order.
 REGISTRY: dict[str, str] = {
     "H1": "h1_eps_scaling",
+    "H2": "h2_k_scaling",
+    "H3": "h3_m_scaling",
+    "H5": "h5_meta_chain",
 }
 
 
