@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "H1": "h1_eps_scaling",
     "H2": "h2_k_scaling",
     "H3": "h3_m_scaling",
+    "H4": "h4_metastable_structure",
     "H5": "h5_meta_chain",
 }
 

@@ -223,3 +223,21 @@ def test_entropy_rate_of_reducible_chain_needs_a_start():
     # from state 0: absorbed in {2} or {3}, both deterministic -> rate 0
     assert exact.entropy_rate(Chain(P2, start=0)) == 0
     assert exact.entropy_rate(Chain(P)) == pytest.approx(np.log(2))
+
+
+def test_hitting_time_moments_of_a_geometric_time():
+    M = 7
+    p = 1 / M
+    m = exact.hitting_time_moments(line_of_cliques(1, M, 0.1), order=3)
+    # from a non-target state tau ~ Geometric(p) on {1, 2, ...}
+    np.testing.assert_allclose(m[:, 0], [1 / p, (2 - p) / p**2, (p**2 - 6 * p + 6) / p**3], rtol=1e-10)
+    assert np.all(m[:, M - 1] == 0)
+
+
+def test_hitting_time_moments_agree_with_the_pmf():
+    chain = random_clusters(2, 6, 0.2, kind="er", seed=1)
+    d = exact.hitting_time_distribution(chain, 4000)
+    assert d.tail < 1e-13
+    t = np.arange(d.pmf.size)
+    m = exact.hitting_time_moments(chain, order=2)[:, chain.start]
+    np.testing.assert_allclose(m, [t @ d.pmf, t**2 @ d.pmf], rtol=1e-9)
