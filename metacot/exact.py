@@ -523,7 +523,7 @@ def meta_chain(chain: Chain, weights: Literal["within", "uniform"] = "within") -
 
     which for :math:`i \ne j` is the Betz–Le Roux escape rate of the metastability literature and
     for uniform :math:`\pi_i` equals :math:`(\varepsilon/|C_i|)\sum_{x \in C_i, y \in C_j} q(x,y)`
-    (project notes, ``metastable_paper.md`` §1.3). Rows sum to 1, so the diagonal is the
+    (project notes, ``papers/notes/metastable_paper.md`` §1.3). Rows sum to 1, so the diagonal is the
     probability of staying.
 
     Parameters

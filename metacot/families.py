@@ -1,7 +1,7 @@
 r"""Constructors of metastable chain families.
 
 Every family follows the perturbed kernel of the metastable-dynamics paper (Kim, Wu, Lee, Suzuki,
-ICML 2025, §2; see ``papers/metastable_paper.md`` §1.2 of the project notes):
+ICML 2025, §2; see §1.2 of the project notes, ``papers/notes/metastable_paper.md``):
 
 .. math::
 
@@ -235,7 +235,7 @@ def random_clusters(
     destination cluster. An edge has probability :math:`\varepsilon q_e`, with :math:`q_e` uniform
     on ``q_range``; the source's within-cluster row is scaled by
     :math:`1 - \varepsilon \sum_e q_e`. With one source per cluster this placement reproduces the
-    reference values of the project notes (§9): for example lazy cycles with
+    reference values of the project notes (``papers/notes/metastable_paper.md`` §9): for example lazy cycles with
     :math:`(K, M, \varepsilon) = (4, 16, 10^{-3})` give :math:`\mathbb E[\tau] = 48\,075`, and
     complete clusters with :math:`(6, 10, 10^{-3})` and backward rate 1 give 150 085.
 
