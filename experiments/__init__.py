@@ -17,6 +17,14 @@ REGISTRY: dict[str, str] = {
     "H3": "h3_m_scaling",
     "H4": "h4_metastable_structure",
     "H5": "h5_meta_chain",
+    "P1": "p1_pretraining",
+    "S1": "s1_search_recovery",
+    "S2": "s2_cluster_identification",
+    "S3": "s3_prm",
+    "R1": "r1_ppo_clip",
+    "D1": "d1_meta_chain_estimation",
+    "D2": "d2_distilled_model",
+    "L1": "l1_local_information",
 }
 
 
