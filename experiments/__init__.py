@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "D1": "d1_meta_chain_estimation",
     "D2": "d2_distilled_model",
     "L1": "l1_local_information",
+    "C1": "c1_compute_accounting",
 }
 
 

@@ -31,6 +31,8 @@ class Claim:
     formalisation: str  # the exact chain family and parameters
     prediction: str  # what the claim predicts for the measured quantity
     rule: str  # the pass/fail rule, stated before running
+    # Anything about the set-up or the rule decided after seeing a result (shown in the ledger).
+    disclosure: str = ""
 
 
 @dataclass

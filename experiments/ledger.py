@@ -46,7 +46,9 @@ def write_ledgers(results: Path = RESULTS, papers: Path = PAPERS) -> list[Path]:
             "| " + " | ".join(
                 _cell(c) for c in (
                     exp_id, claim.claim, claim.formalisation, f"`python -m experiments {exp_id}`",
-                    f"{claim.prediction} Rule: {claim.rule}", measured, verdict, figure,
+                    f"{claim.prediction} Rule: {claim.rule}"
+                    + (f" Disclosed: {claim.disclosure}" if claim.disclosure else ""),
+                    measured, verdict, figure,
                 )
             ) + " |"
         )
