@@ -46,6 +46,7 @@ class Verdict:
     passed: bool
     rule: str = ""
     formalisation: str = ""
+    disclosure: str = ""
     paper: str = ""
     quick: bool = False
     seconds: float = 0.0
@@ -125,6 +126,7 @@ def from_claim(claim: Claim, measured: str, passed: bool, quick: bool, **details
         passed=bool(passed),
         rule=claim.rule,
         formalisation=claim.formalisation,
+        disclosure=claim.disclosure,
         paper=claim.paper,
         quick=quick,
         details=details,

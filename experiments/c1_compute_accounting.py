@@ -51,6 +51,10 @@ CLAIM = Claim(
     prediction=(
         "Slopes vs 1/ε: (a) per-query 1; one-off search 1; (b), (c) per-query 0; (d) per-query 0 with O(K) steps."
     ),
+    disclosure=(
+        "The notes' C1 grid has three ε values, so each slope is fitted on 3 points (1 degree of freedom: wide "
+        "intervals), fewer than the 5 points the notes ask of other slopes."
+    ),
     rule="Every slope within ±0.1 of its prediction, and (d) per-query ≤ 2K steps at every ε.",
 )
 
@@ -101,15 +105,19 @@ def run(quick: bool = False, results=None) -> dict:
         + f"; PPO iterations {data['c_ppo_iterations'].tolist()}; edges found {data['edges_found'].tolist()} of {K - 1}"
         + f"; search slope over the two smallest ε: {tail.slope:.3f}"
     )
-    note = "" if ok_slopes else (
-        " FAIL: the one-off search cost grows slower than 1/ε on this grid. At ε = 1e-2 a round's phase-1 "
-        f"rollouts leave their cluster with probability {leak:.2f}; the visited set then spans two clusters and "
-        "such rounds run on to T_max, an overhead that does not shrink with 1/ε (the pre-asymptotic regime S1 "
-        "also reports). Between the two smallest ε the slope is closer to 1 but still below 0.9 with 3 seeds, "
-        "where rounds that end early at the target and the odd round that runs to T_max weigh in; we have not "
-        "established that the slope reaches 1 at smaller ε. Most likely a regime outside the assumptions, not "
-        "a disagreement with the paper."
-    )
+    failed = [q for q, p in predicted.items() if abs(slopes[q].slope - p) > 0.1]
+    note = ""
+    if failed:
+        note = f" FAIL: slope(s) off the prediction: {', '.join(failed)}."
+    if "search_one_off" in failed:
+        note += (
+            f" At ε = {EPS[0]:g} a round's {p['N']} phase-1 rollouts of {p['T0']} steps leave their cluster "
+            f"with probability {leak:.2f}; the visited set then spans two clusters and such rounds run on to "
+            f"T_max, an overhead that does not shrink with 1/ε (the regime T0·N ≪ M/ε fails). Over the two "
+            f"smallest ε the search slope is {tail.slope:.3f} with {len(seeds)} seed(s)"
+            + (", within the rule there: a pre-asymptotic effect." if abs(tail.slope - 1) <= 0.1 else
+               ", still off: not explained by the leak alone; unresolved.")
+        )
     measured += note
     long = data.melt(id_vars="eps", value_vars=list(predicted), var_name="cost", value_name="steps")
     long["inv_eps"] = 1 / long["eps"]

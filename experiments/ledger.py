@@ -35,23 +35,23 @@ def write_ledgers(results: Path = RESULTS, papers: Path = PAPERS) -> list[Path]:
     for exp_id in REGISTRY:
         claim = load(exp_id).CLAIM
         verdict_file = results / exp_id / "verdict.json"
+        # A row shows the claim, rule and disclosure the result was produced under (stored in the
+        # verdict), so a rule edited after a run never sits beside an old measurement.
+        recorded = vars(claim).copy()
         if verdict_file.exists():
             v = json.loads(verdict_file.read_text())
+            recorded.update({k: v[k] for k in ("claim", "formalisation", "prediction", "rule", "disclosure") if k in v})
             verdict = ("**pass**" if v["passed"] else "**FAIL**") + (" (quick run)" if v.get("quick") else "")
             fig = os.path.relpath(verdict_file.parent / v["figure"], papers)
             measured, figure = v["measured"], f"[figure]({fig})"
         else:
             verdict, measured, figure = "not run", "—", "—"
-        rows.setdefault(claim.paper, []).append(
-            "| " + " | ".join(
-                _cell(c) for c in (
-                    exp_id, claim.claim, claim.formalisation, f"`python -m experiments {exp_id}`",
-                    f"{claim.prediction} Rule: {claim.rule}"
-                    + (f" Disclosed: {claim.disclosure}" if claim.disclosure else ""),
-                    measured, verdict, figure,
-                )
-            ) + " |"
-        )
+        rule_cell = f"{recorded['prediction']} Rule: {recorded['rule']}"
+        if recorded.get("disclosure"):
+            rule_cell += f" Disclosed: {recorded['disclosure']}"
+        cells = (exp_id, recorded["claim"], recorded["formalisation"], f"`python -m experiments {exp_id}`",
+                 rule_cell, measured, verdict, figure)
+        rows.setdefault(claim.paper, []).append("| " + " | ".join(_cell(c) for c in cells) + " |")
     papers.mkdir(exist_ok=True)
     written = []
     for paper, lines in rows.items():
