@@ -47,7 +47,7 @@ CLAIM = Claim(
         "(b) K ∈ {2, 4, 6, 8} (--quick: {2, 4, 6}): global learner (S from the clusters, GF(2) "
         "elimination) with n ∈ {K, K+2, K+5, 2K, 5K, 10K, 20K} samples; local correlational learners of "
         "order 1 and 2 with n ∈ {1e2, 1e3, 1e4, 1e5}; test accuracy on 20 000 fresh samples. "
-        "Seeds: training 1000+K (local: +n), test 2000+K."
+        "Seeds: training 1000+K (local: 1000+K+n), test 10⁶+K (outside every training seed)."
     ),
     prediction=(
         "(a) SDA ≥ C(L, K), exponential in K for L = αK, and every single-step correlation with y is 0 "
@@ -64,6 +64,8 @@ CLAIM = Claim(
 )
 
 TEST_N = 20_000
+# Training seeds are 1000+K (global) and 1000+K+n (local, n ≤ 1e5); the test seed lies above all of them.
+TEST_SEED = 10**6
 LOCAL_N = (100, 1_000, 10_000, 100_000)
 
 
@@ -104,7 +106,7 @@ def _learners(ks) -> tuple[list[dict], bool]:
         task = logic_task(K, 2 * K, seed=K)
         feats = local_features(task)
         features_match &= bool(np.all(feats == feats[0]))
-        test = sample(task, TEST_N, seed=2000 + K)
+        test = sample(task, TEST_N, seed=TEST_SEED + K)
         for n in sorted({K, K + 2, K + 5, 2 * K, 5 * K, 10 * K, 20 * K}):
             acc = accuracy(fit_global(task, *sample(task, n, seed=1000 + K)), *test)
             rows.append({"part": "learner", "K": K, "L": task.L, "learner": "global", "n": n, "accuracy": acc})

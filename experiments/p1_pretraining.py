@@ -67,7 +67,10 @@ CLAIM = Claim(
     disclosure=(
         "After the first quick run the estimator of the needed length T* changed from 'smallest length at which "
         "all seeds pass' to the geometric mean over seeds of each seed's smallest passing length (less grid "
-        "noise); the verdict was FAIL before and after."
+        "noise); the verdict was FAIL before and after. The admissibility filter (judge only (family, ε) whose "
+        "smallest within-cluster probability is ≥ 2τ_thr, report the others) departs from the notes' rule, "
+        "which asks for exact recovery 'for every ε': without it, thresholding at τ_thr = ε/4 would prune "
+        "genuine within-cluster edges of probability below τ_thr, which Thm 3.1's regime excludes."
     ),
 )
 
@@ -126,6 +129,31 @@ def _needed_u(part: pd.DataFrame) -> float:
     return float(np.exp(np.log(per_seed).mean())) if per_seed.notna().all() else np.nan
 
 
+def _contrast_text(contrast: bool, slopes: dict, needed: pd.DataFrame) -> str:
+    """The contrast's outcome, each statement conditional on the numbers it cites."""
+    if contrast:
+        return "Contrast holds: T* grows faster than KM/ε."
+    if not slopes:
+        return "Contrast FAILS: no family has ≥ 3 admissible ε with a finite T*, so no slope can be fitted."
+    lo = min(v.slope for v in slopes.values())
+    hi = max(v.slope for v in slopes.values())
+    text = f"Contrast FAILS: T* ∝ ε^-s with s between {lo:.2f} and {hi:.2f}"
+    u = needed["u_needed"].dropna()
+    near_one = all(abs(v.slope - 1) < abs(v.slope - 2) for v in slopes.values())
+    if near_one:
+        text += ", closer to KM/ε (s = 1) than to the predicted 2"
+        if u.size:
+            text += f" (T*·ε/(KM) ranges over {u.min():.0f}–{u.max():.0f} across the ε judged)"
+        text += (": every restarted episode crosses each sparse edge once, so the data per sparse edge scale "
+                 "as Tε/(KM) and a length c·KM/ε suffices; Θ̃(KM²/ε²) is sufficient here, not necessary. "
+                 "Either the paper's T counts something other than our restarted-trajectory data "
+                 "(reconstruction), or its bound is not tight (a real disagreement with the notes' 'needed' "
+                 "reading).")
+    else:
+        text += ", below the rule's 1.5 for at least one family but not uniformly closer to 1 than to 2."
+    return text
+
+
 def _figure(data: pd.DataFrame, needed: pd.DataFrame):
     from metacot.plots import _pyplot
 
@@ -176,7 +204,10 @@ def run(quick: bool = False, results=None) -> dict:
     data = pd.DataFrame(rows)
 
     top = data[np.isclose(data["u"], C_SUFF * data["M"] / data["eps"]) & data["admissible"]]
-    sufficient = bool(top["ok"].all())
+    # Not vacuous: every family must have at least one admissible ε judged at T = 4KM²/ε².
+    judged = set(top["family"])
+    unjudged = [fam for fam in FAMILIES if fam not in judged]
+    sufficient = bool(not unjudged and top["ok"].all())
     needed = (data[data["admissible"]].groupby(["family", "eps"], sort=False)
               .apply(_needed_u, include_groups=False).rename("u_needed").reset_index())
     needed["T_needed"] = needed["u_needed"] * K * needed["family"].map(lambda f: FAMILIES[f][0]) / needed["eps"]
@@ -195,21 +226,15 @@ def run(quick: bool = False, results=None) -> dict:
     measured = (
         f"at T = 4KM²/ε²: support exact on {int(top['support_exact'].sum())}/{len(top)} runs, "
         f"worst sparse rel. error {worst['max_rel_err']:.3f}, worst E[τ] rel. error {worst['E_tau_rel_err']:.3f} "
-        f"-> sufficiency {'holds' if sufficient else 'FAILS'}. Needed length T* vs 1/ε: "
+        f"-> sufficiency {'holds' if sufficient else 'FAILS'}"
+        + (f" (no admissible ε for {', '.join(unjudged)})" if unjudged else "")
+        + ". Needed length T* vs 1/ε: "
         + "; ".join(f"{k}: slope {v}" for k, v in slopes.items())
         + "; T*/(KM/ε) from the largest to the smallest ε: "
         + "; ".join(f"{fam}: " + ", ".join(f"{u:.0f}" for u in part["u_needed"])
                     for fam, part in needed.groupby("family", sort=False))
         + ". "
-        + ("Contrast holds: T* grows faster than KM/ε." if contrast else
-           f"Contrast FAILS: T* ∝ ε^-s with s between {min(v.slope for v in slopes.values()):.2f} and "
-           f"{max(v.slope for v in slopes.values()):.2f}, i.e. about as KM/ε (T*·ε/(KM) stays within "
-           f"{needed['u_needed'].min():.0f}–{needed['u_needed'].max():.0f} over the decade of ε), far from "
-           "the predicted 2: every restarted episode crosses each sparse "
-           "edge once, so the data per sparse edge scale as Tε/(KM) and a length c·KM/ε suffices; "
-           "Θ̃(KM²/ε²) is sufficient here, not necessary. Either the paper's T counts something other than "
-           "our restarted-trajectory data (reconstruction), or its bound is not tight (a real disagreement "
-           "with the notes' 'needed' reading).")
+        + _contrast_text(contrast, slopes, needed)
         + f" Literal reading (T = 4KM/ε fails at the smallest ε for every family): {literal}."
         + (f" Not judged (min within-cluster prob. < 2τ_thr): {', '.join(excluded)}." if excluded else "")
         + (" --quick: ε ∈ {1e-1, 5e-2, 3e-2}, seeds 0-1." if quick else "")

@@ -52,25 +52,50 @@ def test_logit_table_keeps_zero_logits_and_refuses_bad_patterns():
         t.positions([[1, 0]])
 
 
-def test_surrogate_gradient_matches_finite_differences():
+@pytest.mark.parametrize("clipped", ["none", "some", "all"])
+def test_surrogate_gradient_matches_finite_differences(clipped):
+    """Central differences on every logit of the discovered edges' source rows (the only rows with a
+    gradient), plus a sample of other logits (gradient 0), with none, some or all edges clipped.
+
+    A clipped edge has its goal below its current probability; the goals sit a factor 2 away from
+    p(e) so that no difference straddles the kink of the min.
+    """
     rng = np.random.default_rng(0)
     chain = random_clusters(2, 5, 0.05, kind="er", n_out=2, seed=2)
     table = logits_from_chain(chain)
     W0 = table.W + rng.normal(0, 0.3, table.W.size)
     pos = np.unique(table.positions(true_sparse_edges(chain)))
-    p_old = table.probabilities(table.W)
-    goal = 1.2 * p_old[pos]  # unclipped at W0 for most edges; the check holds either way
+    p0 = table.probabilities(W0)[pos]
+    clip_mask = {"none": np.zeros(pos.size, bool), "all": np.ones(pos.size, bool),
+                 "some": np.arange(pos.size) % 2 == 0}[clipped]
+    goal = np.where(clip_mask, 0.5 * p0, 2.0 * p0)
     d = rng.uniform(0.1, 1.0, chain.n_states)
-    value, grad, _ = _surrogate_gradient(table.probabilities(W0), table.rows, pos, goal, d)
+    value, grad, active = _surrogate_gradient(table.probabilities(W0), table.rows, pos, goal, d)
+    assert np.array_equal(active, ~clip_mask)
+    assert value == pytest.approx(float(np.sum(d[table.rows[pos]] * np.minimum(p0, goal))), rel=1e-12)
+    sources = np.isin(table.rows, table.rows[pos])
+    others = np.flatnonzero(~sources)
+    check = np.concatenate([np.flatnonzero(sources), rng.choice(others, min(10, others.size), replace=False)])
+    assert sources.sum() > pos.size  # the rows' non-edge logits are checked too
     h = 1e-6
-    for k in rng.choice(table.W.size, 12, replace=False):
+    fd = np.empty(check.size)
+    for i, k in enumerate(check):
         Wp, Wm = W0.copy(), W0.copy()
         Wp[k] += h
         Wm[k] -= h
         fp = _surrogate_gradient(table.probabilities(Wp), table.rows, pos, goal, d)[0]
         fm = _surrogate_gradient(table.probabilities(Wm), table.rows, pos, goal, d)[0]
-        assert grad[k] == pytest.approx((fp - fm) / (2 * h), abs=1e-8)
-    assert value > 0
+        fd[i] = (fp - fm) / (2 * h)
+    np.testing.assert_allclose(grad[check], fd, rtol=0, atol=1e-8)
+    assert np.all(grad[~sources] == 0)
+    if clipped == "all":
+        assert np.all(grad == 0)
+    else:
+        assert np.abs(grad[sources]).max() > 1e-4  # the unclipped edges do move their rows
+    if clipped == "some":
+        # a row whose edges are all clipped gets no gradient
+        dead = np.setdiff1d(table.rows[pos[clip_mask]], table.rows[pos[~clip_mask]])
+        assert np.all(grad[np.isin(table.rows, dead)] == 0)
 
 
 # --------------------------------------------------------------------------- the oracles of §4
