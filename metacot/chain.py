@@ -221,6 +221,7 @@ class Chain:
         self = cls.__new__(cls)
         csr = sp.csr_array(P, dtype=np.float64)
         csr.sum_duplicates()
+        csr.eliminate_zeros()
         csr.sort_indices()
         for a in (csr.data, csr.indices, csr.indptr):
             _readonly(a)

@@ -16,6 +16,10 @@ class InvalidChainError(MetacotError, ValueError):
     """A transition matrix, cluster labelling, start or target that cannot define a chain."""
 
 
+class InvalidArgumentError(MetacotError, ValueError):
+    """An argument outside its documented range (a negative count, a seed of more than 64 bits, ...)."""
+
+
 class UnreachableTargetError(MetacotError, ValueError):
     """The target cannot be reached from the start, so the requested quantity does not exist."""
 
@@ -34,3 +38,7 @@ class MissingDependencyError(MetacotError, ImportError):
 
 class BackendUnavailableError(MetacotError, RuntimeError):
     """A simulation backend was requested that cannot run here (no GPU, no numba, ...)."""
+
+
+class UnknownBackendError(BackendUnavailableError, ValueError):
+    """``backend=`` names no backend at all (as opposed to one that cannot run here)."""

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.csgraph as csgraph
 
 from metacot.chain import Chain, as_state_set
 from metacot.errors import (
-    BackendUnavailableError,
     CensoredError,
+    InvalidArgumentError,
     InvalidChainError,
     MemoryBudgetError,
+    UnknownBackendError,
     UnreachableTargetError,
 )
 from metacot.kernels.alias import AliasTable, build_alias_table
@@ -48,10 +48,6 @@ MEMORY_FRACTION = 0.8
 
 #: With ``progress=True`` the walkers run in about this many batches (one progress tick each).
 _PROGRESS_BATCHES = 50
-
-
-class UnknownBackendError(BackendUnavailableError, ValueError):
-    """``backend=`` names no backend at all (as opposed to one that cannot run here)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -214,7 +210,7 @@ class Simulation:
         tau = self._require_target("survival()")
         tt = np.asarray(t)
         if tt.size and (tt.min() < 0 or tt.max() > self.max_steps):
-            raise ValueError(f"survival(t) is observed only for 0 <= t <= max_steps={self.max_steps}")
+            raise InvalidArgumentError(f"survival(t) is observed only for 0 <= t <= max_steps={self.max_steps}")
         # censored walkers store max_steps; count them as alive at every observed t
         alive_key = np.where(self.censored, self.max_steps + 1, tau)
         srt = np.sort(alive_key)
@@ -233,7 +229,7 @@ def _as_count(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if int(value) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {int(value)}")
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {int(value)}")
     return int(value)
 
 
@@ -243,7 +239,7 @@ def _as_seed(seed: Any) -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be a non-negative int below 2**64 or a numpy Generator, got {seed!r}")
     if not 0 <= int(seed) < 1 << 64:
-        raise ValueError(f"seed must be in [0, 2**64), got {int(seed)}")
+        raise InvalidArgumentError(f"seed must be in [0, 2**64), got {int(seed)}")
     return int(seed)
 
 
@@ -294,21 +290,10 @@ def start_thresholds(mu: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _check_reachable(P: sp.csr_array, starts: np.ndarray, target: np.ndarray) -> None:
-    """Raise :class:`UnreachableTargetError` unless some start state has a path to the target.
+    """Raise :class:`UnreachableTargetError` unless some start state has a path to the target."""
+    from metacot.exact import reaches
 
-    One breadth-first search (``scipy.sparse.csgraph``) from a virtual node ``n`` with an edge to
-    every start state; the augmented CSR shares ``P``'s arrays up to one appended row, so this is
-    a plain O(nnz) pass. Explicit zeros are not edges.
-    """
-    n = P.shape[0]
-    if np.any(P.data == 0):
-        P = sp.csr_array(P)
-        P.eliminate_zeros()
-    indptr = np.concatenate([P.indptr, [P.indptr[-1] + starts.size]])
-    indices = np.concatenate([P.indices, starts.astype(P.indices.dtype)])
-    G = sp.csr_array((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(n + 1, n + 1))
-    reach = csgraph.breadth_first_order(G, n, directed=True, return_predecessors=False)
-    if not np.isin(target, reach).any():
+    if not reaches(P, target)[starts].any():
         shown = starts.tolist() if starts.size <= 8 else f"{starts.size} states"
         tshown = target.tolist() if target.size <= 8 else f"{target.size} states"
         raise UnreachableTargetError(

@@ -14,12 +14,12 @@ from metacot.errors import (
     CensoredError,
     InvalidChainError,
     MemoryBudgetError,
+    UnknownBackendError,
     UnreachableTargetError,
 )
 from metacot.kernels import cpu
 from metacot.kernels.alias import build_alias_table
 from metacot.kernels.rng import philox_pair_np, seed_key
-from metacot.simulation import UnknownBackendError
 
 FIELDS = ("hitting_times", "censored", "final_states", "paths", "visits")
 
