@@ -25,22 +25,60 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def goals(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, bool]]:
+    """The speed goals of the foundation issue, checked against this run's tables."""
+    out = []
+    sim = tables.get("bench_simulate")
+    if sim is not None:
+        paths = sim[sim["benchmark"] == "paths"]
+        for n, part in paths.groupby("n_states"):
+            ours = part.loc[part["library"] == "metacot", "ns_per_walker_step"].iloc[0]
+            qe = part.loc[part["library"] == "quantecon", "ns_per_walker_step"].iloc[0]
+            out.append((f"full paths, n={n}: at least 20x QuantEcon", f"{qe / ours:.1f}x", qe / ours >= 20))
+        hit = sim[(sim["benchmark"] == "hitting") & (sim["threads"] == 2)]
+        if len(hit):
+            rate = float(hit["walker_steps_per_s"].iloc[0])
+            out.append(("hitting times, 2 threads: at least 6e8 walker-steps/s", f"{rate:.3g}", rate >= 6e8))
+    ex = tables.get("bench_exact")
+    if ex is not None and (ex["n_states"] == 10**6).any():
+        big = ex[ex["n_states"] == 10**6].set_index("library")
+        ours, dt = big.loc["metacot"], big.loc["deeptime"]
+        out.append(("exact hitting times, 10^6 states: at most 2 s", f"{ours['seconds']:.2f} s", ours["seconds"] <= 2))
+        out.append(("... and at most 1 GiB", f"{ours['extra_MiB']:.0f} MiB", ours["extra_MiB"] <= 1024))
+        ratio = dt["seconds"] / ours["seconds"]
+        out.append(("... and at least 8x deeptime's mfpt", f"{ratio:.1f}x", ratio >= 8))
+    pc = tables.get("bench_pcca")
+    if pc is not None:
+        row = pc[pc["library"] == "metacot"]
+        if len(row):
+            speed = float(row["speedup"].iloc[0])
+            same = bool(row["same_sets"].iloc[0])
+            out.append(("metastable_sets: at least 10x pyGPCCA, same sets", f"{speed:.0f}x, same sets: {same}",
+                        speed >= 10 and same))
+    return out
+
+
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     sections = []
+    tables = {}
     for name in SUITES:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"running {name} ...", flush=True)
         table = pd.DataFrame(module.run(quick=quick))
+        tables[name] = table
         print(table.to_string(index=False), flush=True)
         sections.append(f"## {name}\n\n{(module.__doc__ or '').strip()}\n\n{table.to_markdown(index=False)}\n")
     if quick:
         print("quick run: RESULTS.md not written")
         return 0
+    checked = goals(tables)
     header = (
         "# Benchmark results\n\n"
         f"Written by `nox -s bench` on {dt.date.today().isoformat()}; machine: {machine()}.\n"
-        "Every comparison runs side by side in one run; see each suite's module for the setup.\n"
+        "Every comparison runs side by side in one run; see each suite's module for the setup.\n\n"
+        "## Goals\n\n| goal | measured | met |\n|---|---|---|\n"
+        + "".join(f"| {g} | {m} | {'yes' if ok else '**no**'} |\n" for g, m, ok in checked)
     )
     notes = RESULTS.with_name("NOTES.md")
     extra = notes.read_text() if notes.exists() else ""

@@ -1,7 +1,6 @@
 """Exact hitting times of large sparse chains: metacot vs deeptime's ``mfpt`` vs a plain ``spsolve``.
 
-Each measurement runs in a fresh subprocess so that its peak memory (``ru_maxrss``) can be read
-cleanly: the figure reported is the peak resident set during the solve (``VmHWM``, reset just before
+Each measurement runs in a fresh subprocess so that its peak memory can be read cleanly: the figure reported is the peak resident set during the solve (``VmHWM``, reset just before
 it) minus the resident set just before it, so the chain itself is excluded.
 """
 
