@@ -461,8 +461,9 @@ def simulate(chain, n_walkers, max_steps, start=None, target=None, seed=0, backe
     UnknownBackendError
         ``backend`` is not one of the names above (a ``BackendUnavailableError`` and a
         ``ValueError``).
-    TypeError, ValueError
-        ``n_walkers < 1``, ``max_steps < 0``, non-integer counts, or a bad seed.
+    InvalidArgumentError
+        ``n_walkers < 1``, ``max_steps < 0`` or a seed outside :math:`[0, 2^{64})` (a
+        ``ValueError``); a ``TypeError`` for non-integer counts or seeds.
 
     Notes
     -----
