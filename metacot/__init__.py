@@ -9,7 +9,7 @@ Importing metacot is cheap: numba and the kernels load on the first call to :fun
 
 from typing import Any
 
-from metacot import errors, exact, families
+from metacot import behaviours, errors, exact, families, traces
 from metacot.chain import Chain
 from metacot.errors import MetacotError
 
@@ -20,10 +20,12 @@ __all__ = [
     "MetacotError",
     "Simulation",
     "__version__",
+    "behaviours",
     "errors",
     "exact",
     "families",
     "simulate",
+    "traces",
 ]
 
 _LAZY = {"simulate": "metacot.simulation", "Simulation": "metacot.simulation"}

@@ -42,3 +42,24 @@ class BackendUnavailableError(MetacotError, RuntimeError):
 
 class UnknownBackendError(BackendUnavailableError, ValueError):
     """``backend=`` names no backend at all (as opposed to one that cannot run here)."""
+
+
+class TraceFormatError(MetacotError, ValueError):
+    """A trace or problem file that cannot be read: the message and attributes say where and why.
+
+    Attributes
+    ----------
+    path : str
+        The file that was being read.
+    line : int or None
+        1-based line number in a JSONL file; ``None`` when the fault concerns the whole file.
+    reason : str
+        What is wrong with that line or file.
+    """
+
+    def __init__(self, path: object, line: int | None, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        where = self.path if line is None else f"{self.path}, line {line}"
+        super().__init__(f"{where}: {reason}")
