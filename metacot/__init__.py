@@ -9,13 +9,16 @@ Importing metacot is cheap: numba and the kernels load on the first call to :fun
 
 from typing import Any
 
-from metacot import behaviours, errors, exact, families, traces
+from metacot import behaviours, errors, exact, families, fit, graph, label, traces
 from metacot.chain import Chain
 from metacot.errors import MetacotError
+from metacot.fit import fit_graph
+from metacot.graph import BehaviourGraph
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BehaviourGraph",
     "Chain",
     "MetacotError",
     "Simulation",
@@ -24,6 +27,10 @@ __all__ = [
     "errors",
     "exact",
     "families",
+    "fit",
+    "fit_graph",
+    "graph",
+    "label",
     "simulate",
     "traces",
 ]

@@ -63,3 +63,24 @@ class TraceFormatError(MetacotError, ValueError):
         self.reason = reason
         where = self.path if line is None else f"{self.path}, line {line}"
         super().__init__(f"{where}: {reason}")
+
+
+class GraphFormatError(MetacotError, ValueError):
+    """A saved behaviour graph that does not match its JSON schema: names the file and the field.
+
+    Attributes
+    ----------
+    path : str
+        The file that was being read.
+    field : str
+        The offending field, as a dotted path into the JSON document (``"P"``,
+        ``"provenance.sources"``, ...).
+    reason : str
+        What is wrong with that field.
+    """
+
+    def __init__(self, path: object, field: str, reason: str) -> None:
+        self.path = str(path)
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{self.path}: field {field!r}: {reason}")

@@ -1,0 +1,273 @@
+"""Tests of metacot.graph: BehaviourGraph, its JSON schema, walks, the lifted chain, references."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from metacot import exact
+from metacot.behaviours import BEHAVIOURS, Behaviour
+from metacot.chain import Chain
+from metacot.errors import GraphFormatError, InvalidArgumentError, InvalidChainError, MetacotError
+from metacot.fit import fit_graph
+from metacot.graph import (
+    ANSWER,
+    REFERENCE_PERCENT,
+    BehaviourGraph,
+    Provenance,
+    compare,
+    reference,
+)
+from metacot.traces import Step, Trace
+
+NAMES = ["deepseek-r1-0528", "gpt-oss-120b", "qwq-32b"]
+
+
+def make_trace(labels, trace_id="t"):
+    text = "".join(f"{i % 10}." for i in range(len(labels)))
+    steps = tuple(Step(text[2 * i : 2 * i + 2], 2 * i, 2 * i + 2, behaviour=b) for i, b in enumerate(labels))
+    return Trace(trace_id, "problem", steps, text, source_model="teacher")
+
+
+@pytest.fixture
+def fitted():
+    traces = [
+        make_trace(["normal", "normal", "deep", "reflect", "explore", "normal", "deep"], "a"),
+        make_trace(["explore", "explore", "normal", "reflect", "normal"], "b"),
+    ]
+    return fit_graph(traces, method="dirichlet", prior=0.5)
+
+
+# ------------------------------------------------------------------------------- model object
+def test_graph_is_validated_and_immutable():
+    with pytest.raises(InvalidArgumentError, match="row 1 of P sums"):
+        BehaviourGraph(np.array([[1, 0], [0.5, 0.6]]), states=["normal", "deep"])
+    with pytest.raises(InvalidArgumentError, match=r"P\[0, 1\]"):
+        BehaviourGraph(np.array([[1.5, -0.5], [0, 1]]), states=["normal", "deep"])
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        BehaviourGraph(np.eye(3))
+    with pytest.raises(InvalidArgumentError, match="behaviours"):
+        BehaviourGraph(np.eye(2), states=["normal", "thinking"])
+    with pytest.raises(InvalidArgumentError, match="marginal sums"):
+        BehaviourGraph(np.eye(4), marginal=[0.5, 0.5, 0.5, 0])
+    g = BehaviourGraph(np.full((4, 4), 0.25))
+    assert not g.P.flags.writeable
+    with pytest.raises(AttributeError):
+        g.P = np.eye(4)
+
+
+def test_stationary_matches_exact_and_the_notes():
+    # Stationary laws of the Figure 5 graphs, recomputed in papers/notes/molecular_paper.md §2.2.
+    notes = {
+        "deepseek-r1-0528": [0.594, 0.116, 0.073, 0.218],
+        "gpt-oss-120b": [0.587, 0.129, 0.060, 0.223],
+        "qwq-32b": [0.592, 0.064, 0.150, 0.194],
+    }
+    for name, pi_notes in notes.items():
+        g = reference(name)
+        pi = g.stationary()
+        np.testing.assert_allclose(pi @ g.P, pi, atol=1e-14)
+        np.testing.assert_allclose(pi, pi_notes, atol=1e-3)
+
+
+def test_stationary_of_reducible_graph_raises():
+    g = BehaviourGraph(np.eye(4))
+    with pytest.raises(InvalidChainError, match="closed classes"):
+        g.stationary()
+
+
+# ------------------------------------------------------------------------------- JSON
+def test_json_round_trip(tmp_path, fitted):
+    p = fitted.save(tmp_path / "g.json")
+    back = BehaviourGraph.load(p)
+    assert back == fitted
+    np.testing.assert_array_equal(back.posterior, fitted.posterior)
+    ref = reference("gpt-oss-120b")
+    assert BehaviourGraph.load(ref.save(tmp_path / "r.json")) == ref
+    assert json.loads(p.read_text())["version"] == 1
+
+
+def _broken(tmp_path, fitted, change):
+    d = fitted.to_dict()
+    change(d)
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(GraphFormatError) as ei:
+        BehaviourGraph.load(p)
+    assert str(p) in str(ei.value)
+    return ei.value.field
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(format="other"), "format"),
+        (lambda d: d.update(version=99), "version"),
+        (lambda d: d.pop("P"), "P"),
+        (lambda d: d.update(P=[[1, 0], [0, 1]]), "P"),
+        (lambda d: d["P"][0].__setitem__(0, 5.0), "P"),
+        (lambda d: d.update(P="identity"), "P"),
+        (lambda d: d["counts"][1].__setitem__(1, -1), "counts"),
+        (lambda d: d.update(marginal=[1, 1, 1, 1]), "marginal"),
+        (lambda d: d["posterior"][2].__setitem__(3, 0.0), "posterior"),
+        (lambda d: d.update(states=["normal", "deep", "reflect", "wander"]), "states"),
+        (lambda d: d.update(colour="red"), "colour"),
+        (lambda d: d.pop("provenance"), "provenance"),
+        (lambda d: d["provenance"].pop("method"), "provenance.method"),
+        (lambda d: d["provenance"].update(sources="R1"), "provenance.sources"),
+        (lambda d: d["provenance"].update(when="now"), "provenance.when"),
+    ],
+)
+def test_schema_errors_name_the_field(tmp_path, fitted, change, field):
+    assert _broken(tmp_path, fitted, change) == field
+
+
+def test_invalid_json(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("{not json")
+    with pytest.raises(GraphFormatError, match="not valid JSON"):
+        BehaviourGraph.load(p)
+
+
+# ------------------------------------------------------------------------------- networkx
+def test_to_networkx(fitted):
+    G = fitted.to_networkx()
+    assert isinstance(G, nx.DiGraph)
+    assert list(G.nodes) == [b.value for b in BEHAVIOURS]
+    A = nx.to_numpy_array(G, nodelist=[b.value for b in BEHAVIOURS], weight="weight")
+    np.testing.assert_allclose(A, fitted.P)
+    assert G.nodes["reflect"]["title"] == "Self-Reflection"
+    assert G["normal"]["deep"]["count"] == fitted.counts[0, 1]
+    assert G.graph["provenance"]["method"] == "dirichlet"
+
+
+# ------------------------------------------------------------------------------- walks
+def test_walk_statistics_match_P():
+    """Seed 1, 100,000 steps: each row's transition frequencies within 5 standard errors of P;
+    occupancy within 0.01 of the stationary law (the chain mixes in a few steps)."""
+    g = reference("deepseek-r1-0528")
+    w = g.walk(seed=1, start="normal", max_steps=100_000)
+    assert len(w) == 100_001 and w[0] is Behaviour.NORMAL
+    idx = np.array([g.index(b) for b in w])
+    C = np.zeros((4, 4))
+    np.add.at(C, (idx[:-1], idx[1:]), 1)
+    n = C.sum(axis=1, keepdims=True)
+    se = np.sqrt(g.P * (1 - g.P) / n)
+    assert np.all(np.abs(C / n - g.P) < 5 * se)
+    occ = np.bincount(idx, minlength=4) / idx.size
+    np.testing.assert_allclose(occ, g.stationary(), atol=0.01)
+
+
+def test_walk_is_reproducible_and_respects_zeros():
+    P = np.array([[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0]], dtype=float)
+    g = BehaviourGraph(P)
+    assert [b.symbol for b in g.walk(seed=0, start=0, max_steps=5)] == list("NDREND")
+    r = reference("qwq-32b")
+    assert r.walk(seed=5, max_steps=50) == r.walk(seed=5, max_steps=50)
+    with pytest.raises(InvalidArgumentError):
+        r.walk(seed=0, start="thinking")
+    with pytest.raises(InvalidArgumentError):
+        r.walk(seed=0, max_steps=-1)
+
+
+# ------------------------------------------------------------------------------- lifted chain
+def dense_hitting_times(g, a):
+    """Independent solve of (I - diag(1-a) P) h = 1 on the behaviour states."""
+    Q = (1 - a)[:, None] * g.P
+    return np.linalg.solve(np.eye(g.n_states) - Q, np.ones(g.n_states))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lifted_chain_hitting_times(name):
+    g = reference(name)
+    a = np.array([0.02, 0.05, 0.1, 0.01])
+    c = g.to_chain(answer_rate=a)
+    assert isinstance(c, Chain) and c.n_states == 5
+    assert c.labels == ("normal", "deep", "reflect", "explore", ANSWER)
+    assert c.target.tolist() == [4]
+    P = c.P.toarray()
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
+    assert P[4, 4] == 1.0
+    np.testing.assert_allclose(P[:4, 4], a)
+    h = exact.hitting_times(c)
+    np.testing.assert_allclose(h[:4], dense_hitting_times(g, a), rtol=1e-10)
+    assert h[4] == 0
+    # The default start is the stationary law (references have no marginal).
+    np.testing.assert_allclose(c.start_distribution()[:4], g.stationary())
+    mean = exact.mean_hitting_time(c)
+    assert mean == pytest.approx(g.stationary() @ dense_hitting_times(g, a), rel=1e-10)
+
+
+def test_lifted_chain_scalar_rate_is_geometric(fitted):
+    c = fitted.to_chain(answer_rate=0.2, start="deep")
+    np.testing.assert_allclose(exact.hitting_times(c)[:4], 5.0, rtol=1e-12)
+    assert c.start == 1
+
+
+def test_lifted_chain_mapping_and_errors(fitted):
+    c = fitted.to_chain(answer_rate={"reflect": 0.5})
+    np.testing.assert_allclose(c.P.toarray()[:4, 4], [0, 0, 0.5, 0])
+    np.testing.assert_allclose(c.start_distribution()[:4], fitted.marginal)
+    with pytest.raises(InvalidArgumentError, match="unreachable"):
+        fitted.to_chain(answer_rate=0.0)
+    with pytest.raises(InvalidArgumentError, match="'deep'"):
+        fitted.to_chain(answer_rate=[0.1, 1.5, 0.1, 0.1])
+    with pytest.raises(InvalidArgumentError):
+        fitted.to_chain(answer_rate=[0.1, 0.1])
+
+
+# ------------------------------------------------------------------------------- references, compare
+def test_reference_graphs():
+    for name in NAMES:
+        g = reference(name)
+        v = np.array(REFERENCE_PERCENT[name])
+        # Figure 5 rows sum to 99.6..101 after rounding; normalising moves no entry by > 0.6 points.
+        assert np.all(np.abs(v.sum(axis=1) - 100) <= 1.0)
+        np.testing.assert_allclose(g.P * 100, v, atol=0.6)
+        assert g.counts is None and g.marginal is None
+        assert g.provenance.method == "reference" and "2601.06002" in g.provenance.sources[0]
+    assert reference("OpenAI-OSS-120B") == reference("gpt-oss-120b")
+    with pytest.raises(MetacotError, match="no reference graph"):
+        reference("claude")
+
+
+def test_compare_identical_graphs(fitted):
+    for g in (fitted, reference("qwq-32b")):
+        c = compare(g, g)
+        assert c.pearson == pytest.approx(1.0, abs=1e-12)
+        assert c.pearson_offdiag == pytest.approx(1.0, abs=1e-12)
+        np.testing.assert_allclose(c.js, 0.0, atol=1e-15)
+
+
+def test_compare_reference_pairs_match_the_notes():
+    # Pearson r recomputed from the rounded Figure 5 values (notes §2.2); normalisation moves it < 0.003.
+    notes = {
+        ("deepseek-r1-0528", "gpt-oss-120b"): (0.981, 0.962),
+        ("deepseek-r1-0528", "qwq-32b"): (0.911, 0.924),
+        ("gpt-oss-120b", "qwq-32b"): (0.897, 0.883),
+    }
+    for (a, b), (r_all, r_off) in notes.items():
+        c = compare(reference(a), reference(b))
+        assert c.pearson == pytest.approx(r_all, abs=3e-3)
+        assert c.pearson_offdiag == pytest.approx(r_off, abs=3e-3)
+        assert np.all((c.js > 0) & (c.js <= 1))
+        np.testing.assert_allclose(compare(reference(b), reference(a)).js, c.js)
+
+
+def test_compare_js_extremes_and_state_mismatch():
+    P = np.eye(4)[[1, 2, 3, 0]]
+    Q = np.eye(4)[[2, 3, 0, 1]]
+    c = compare(BehaviourGraph(P), BehaviourGraph(Q))
+    np.testing.assert_allclose(c.js, 1.0)  # disjoint supports: the maximum, 1 bit
+    with pytest.raises(InvalidArgumentError, match="different states"):
+        compare(BehaviourGraph(np.eye(2), states=["normal", "deep"]), BehaviourGraph(np.eye(4)))
+
+
+def test_provenance_validation():
+    with pytest.raises(InvalidArgumentError, match="sources"):
+        Provenance(method="mle", sources="R1")
+    with pytest.raises(InvalidArgumentError, match="Provenance"):
+        BehaviourGraph(np.eye(4), provenance={"method": "mle"})
