@@ -3,7 +3,13 @@
 ``metacot hitting-time FAMILY --K 4 --M 16 --eps 1e-3 [--walkers N]`` prints the exact mean
 hitting time of a chain family and, with ``--walkers``, a Monte Carlo estimate beside it.
 ``metacot experiments ID... [--quick]`` runs experiments from a source checkout (it forwards to
-``python -m experiments``). Later subcommands (fit, label, synth, sweep) join this parser.
+``python -m experiments``).
+
+``metacot label TRACES -o OUT.jsonl [--labeller reasoningflow|keyword]`` labels traces (a
+ReasoningFlow file or folder, or a metacot trace JSONL file) into the four behaviours;
+``metacot fit TRACES.jsonl -o GRAPH.json [--method dirichlet|mle] [--prior A] [--source MODEL]``
+fits a behaviour graph; ``metacot graph show GRAPH.json|REFERENCE [--png FILE]`` prints a graph
+and draws its heat map. Later subcommands (synth, sweep) join this parser.
 """
 
 from __future__ import annotations
@@ -38,6 +44,62 @@ def _experiments(args: argparse.Namespace) -> int:
     return run_experiments(args.ids + (["--quick"] if args.quick else []))
 
 
+def _read_any_traces(path: str):
+    """A metacot trace JSONL file, or ReasoningFlow annotated JSON (one file or a folder)."""
+    from pathlib import Path
+
+    from metacot import traces
+
+    p = Path(path)
+    if p.is_file() and p.suffix == ".jsonl":
+        return list(traces.read_traces(p))
+    return traces.load_reasoningflow(p)
+
+
+def _label(args: argparse.Namespace) -> int:
+    from metacot import label, traces
+
+    labeller = label.ReasoningFlowLabeller() if args.labeller == "reasoningflow" else label.KeywordLabeller()
+    labelled = label.label_traces(_read_any_traces(args.traces), labeller)
+    n = traces.write_traces(args.output, labelled)
+    print(f"labelled {n} traces with {labeller.name!r}: {args.output}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from metacot import fit
+
+    data = _read_any_traces(args.traces)
+    if args.source:
+        data = [t for t in data if t.source_model == args.source]
+        if not data:
+            print(f"metacot: error: no trace from source {args.source!r}", file=sys.stderr)
+            return 2
+    graph = fit.fit_graph(data, method=args.method, prior=args.prior)
+    graph.save(args.output)
+    print(f"fitted a {args.method} graph on {len(data)} traces: {args.output}")
+    return 0
+
+
+def _graph_show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from metacot import graph, plots
+
+    g = graph.BehaviourGraph.load(args.graph) if Path(args.graph).exists() else graph.reference(args.graph)
+    names = [str(s) for s in g.states]
+    width = max(len(n) for n in names) + 2
+    print(" " * width + "".join(f"{n:>{width}}" for n in names))
+    for name, row in zip(names, g.P):
+        print(f"{name:<{width}}" + "".join(f"{p:>{width}.3f}" for p in row))
+    print("stationary: " + ", ".join(f"{n} {p:.3f}" for n, p in zip(names, g.stationary())))
+    if args.png:
+        fig = plots.transition_heatmap(g.P, names, title=args.graph)
+        fig.savefig(args.png, dpi=130, bbox_inches="tight")
+        print(f"heat map written: {args.png}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="metacot", description="Chain-of-thought as a metastable Markov chain.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +119,27 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("ids", nargs="+")
     ex.add_argument("--quick", action="store_true")
     ex.set_defaults(run=_experiments)
+
+    lb = sub.add_parser("label", help="label traces into the four behaviours")
+    lb.add_argument("traces", help="ReasoningFlow annotated file/folder, or a metacot trace .jsonl")
+    lb.add_argument("-o", "--output", required=True, help="output trace JSONL")
+    lb.add_argument("--labeller", choices=["reasoningflow", "keyword"], default="reasoningflow")
+    lb.set_defaults(run=_label)
+
+    ft = sub.add_parser("fit", help="fit a behaviour graph to labelled traces")
+    ft.add_argument("traces", help="labelled trace .jsonl (from metacot label)")
+    ft.add_argument("-o", "--output", required=True, help="graph JSON to write")
+    ft.add_argument("--method", choices=["dirichlet", "mle"], default="dirichlet")
+    ft.add_argument("--prior", type=float, default=1.0, help="Dirichlet prior per entry")
+    ft.add_argument("--source", default=None, help="fit only the traces of this source model")
+    ft.set_defaults(run=_fit)
+
+    gr = sub.add_parser("graph", help="inspect behaviour graphs")
+    gsub = gr.add_subparsers(dest="graph_command", required=True)
+    show = gsub.add_parser("show", help="print a graph (JSON file or reference name) and draw its heat map")
+    show.add_argument("graph", help="graph JSON path, or a reference name such as deepseek-r1-0528")
+    show.add_argument("--png", default=None, help="write a heat map PNG here")
+    show.set_defaults(run=_graph_show)
 
     args = parser.parse_args(argv)
     from metacot.errors import MetacotError

@@ -89,3 +89,19 @@ def heatmap(data: pd.DataFrame, index: str, columns: str, values: str, *, log: b
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def transition_heatmap(P: np.ndarray, states: Sequence[str], *, title: str | None = None):
+    """A transition matrix as an annotated heat map (rows: from, columns: to)."""
+    plt = _pyplot()
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(4.4, 3.6))
+    sns.heatmap(pd.DataFrame(np.asarray(P), index=list(states), columns=list(states)), ax=ax, annot=True,
+                fmt=".2f", cmap="rocket_r", vmin=0, vmax=1, cbar_kws={"label": "P(to | from)"})
+    ax.set_xlabel("to")
+    ax.set_ylabel("from")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -13,3 +13,39 @@ def test_hitting_time_prints_the_closed_form(capsys):
 def test_bad_parameters_give_a_clear_error_and_exit_code(capsys):
     assert main(["hitting-time", "line_of_cliques", "--K", "4", "--M", "1", "--eps", "0.01"]) == 2
     assert "M >= 2" in capsys.readouterr().err
+
+
+def test_label_fit_show_end_to_end_on_real_traces(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from metacot import BehaviourGraph, fit, label, traces
+
+    one_model = tmp_path / "annotated"
+    one_model.mkdir()
+    src = sorted((traces.DATA_DIR / "reasoningflow" / "annotated").glob("aime2024_*_QwQ-32B.json"))[:5]
+    for f in src:
+        (one_model / f.name).write_bytes(f.read_bytes())
+    labelled, graph_json, png = tmp_path / "l.jsonl", tmp_path / "g.json", tmp_path / "g.png"
+    assert main(["label", str(one_model), "-o", str(labelled), "--labeller", "keyword"]) == 0
+    assert main(["fit", str(labelled), "-o", str(graph_json), "--method", "mle"]) == 0
+    assert main(["graph", "show", str(graph_json), "--png", str(png)]) == 0
+    assert png.stat().st_size > 0 and "stationary:" in capsys.readouterr().out
+    # the CLI's graph equals the library's on the same traces (independent path through the API)
+    expected = fit.fit_graph(label.label_traces(traces.load_reasoningflow(one_model), label.KeywordLabeller()),
+                             method="mle")
+    np.testing.assert_allclose(BehaviourGraph.load(graph_json).P, expected.P, rtol=1e-12)
+    assert json.loads(graph_json.read_text())["provenance"]["method"] == "mle"
+
+
+def test_fit_refuses_an_unknown_source_and_graph_show_an_unknown_reference(tmp_path, capsys):
+    from metacot import label, traces
+
+    f = tmp_path / "l.jsonl"
+    src = traces.DATA_DIR / "reasoningflow" / "annotated" / "aime2024_0_QwQ-32B.json"
+    traces.write_traces(f, label.label_traces(traces.load_reasoningflow(src), label.KeywordLabeller()))
+    assert main(["fit", str(f), "-o", str(tmp_path / "g.json"), "--source", "nobody"]) == 2
+    assert "no trace from source 'nobody'" in capsys.readouterr().err
+    assert main(["graph", "show", "no-such-graph"]) == 2
+    assert "no reference graph" in capsys.readouterr().err
