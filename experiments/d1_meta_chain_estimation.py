@@ -87,9 +87,9 @@ def students(eps: float, seeds, multipliers=MULTIPLIERS, b: float = 0.0):
 
 
 def _figure(data: pd.DataFrame):
-    from metacot.plots import _pyplot
+    from metacot.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     mean = data.groupby(["eps", "m"], as_index=False)["max_rel_err"].mean()
     for eps, part in mean.groupby("eps"):

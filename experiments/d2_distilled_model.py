@@ -135,9 +135,9 @@ def _slopes(data: pd.DataFrame) -> tuple[dict, dict]:
 
 
 def _figure(data: pd.DataFrame):
-    from metacot.plots import _pyplot
+    from metacot.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     ex = data[(data["part"] == "exact")]
     for (meta, K, b), p in ex[ex["K"].isin([4, 32])].groupby(["meta", "K", "b"]):

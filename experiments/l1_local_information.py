@@ -119,9 +119,9 @@ def _learners(ks) -> tuple[list[dict], bool]:
 
 
 def _figure(learn: pd.DataFrame, growth: dict):
-    from metacot.plots import _pyplot
+    from metacot.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for (learner, K), p in learn.groupby(["learner", "K"]):
         style = "o-" if learner == "global" else ("s--" if "1" in learner else "^:")

@@ -155,9 +155,9 @@ def _contrast_text(contrast: bool, slopes: dict, needed: pd.DataFrame) -> str:
 
 
 def _figure(data: pd.DataFrame, needed: pd.DataFrame):
-    from metacot.plots import _pyplot
+    from metacot.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     import seaborn as sns
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))

@@ -28,6 +28,7 @@ import pandas as pd
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import Chain
 from metacot.families import line_of_cliques, random_clusters
+from metacot.plots import pyplot
 from metacot.theory import precision_recall, search_parameters, sparse_edge_search, true_sparse_edges
 
 CLAIM = Claim(
@@ -123,19 +124,6 @@ def cover_time(family: str, K: int, seeds, walkers: int = 200, rng_seed: int = 7
                 t_cov[(t_cov == 0) & seen.all(axis=1)] = t
             times.append(t_cov.mean())
     return float(np.mean(times))
-
-
-def pyplot():
-    """matplotlib's pyplot on the Agg backend with the project's seaborn theme."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
-    return plt
 
 
 # --------------------------------------------------------------------------- the experiment

@@ -18,8 +18,9 @@ import time
 import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
-from experiments.s1_search_recovery import FAMILIES, make_chain, pyplot
+from experiments.s1_search_recovery import FAMILIES, make_chain
 from metacot import exact
+from metacot.plots import pyplot
 from metacot.theory import (
     precision_recall,
     prm_chain,

@@ -25,9 +25,15 @@ ROW_SUM_TOL = 1e-9
 __all__ = ["ROW_SUM_TOL", "Chain"]
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
+def readonly(a: np.ndarray | None) -> np.ndarray | None:
+    """Mark ``a`` read-only in place and return it (``None`` passes through).
+
+    Shared by every immutable result object of the package.
+    """
+    if a is not None:
+        a.setflags(write=False)
     return a
+
 
 
 def _to_csr(P: Any) -> sp.csr_array:
@@ -113,7 +119,7 @@ def _as_start(start: Any, n: int) -> int | np.ndarray | None:
         raise InvalidChainError(f"start distribution has an invalid entry {float(dist[i])!r} at state {i}")
     if abs(dist.sum() - 1.0) > ROW_SUM_TOL:
         raise InvalidChainError(f"start distribution sums to {float(dist.sum())!r}, not 1")
-    return _readonly(dist.copy())
+    return readonly(dist.copy())
 
 
 def _as_target(target: Any, n: int) -> np.ndarray | None:
@@ -125,7 +131,7 @@ def _as_target(target: Any, n: int) -> np.ndarray | None:
         states = [_as_state(t, n, "target state") for t in target]
         if not states:
             raise InvalidChainError("target is an empty set of states")
-    return _readonly(np.unique(np.asarray(states, dtype=np.int64)))
+    return readonly(np.unique(np.asarray(states, dtype=np.int64)))
 
 
 def _as_clusters(clusters: Any, n: int) -> np.ndarray | None:
@@ -145,7 +151,7 @@ def _as_clusters(clusters: Any, n: int) -> np.ndarray | None:
         raise InvalidChainError(
             f"cluster labels must be 0..K-1 with every label used; label {missing} is unused"
         )
-    return _readonly(c.astype(np.int64, copy=True))
+    return readonly(c.astype(np.int64, copy=True))
 
 
 def _as_labels(labels: Any, n: int) -> tuple[str, ...] | None:
@@ -204,7 +210,7 @@ class Chain:
         csr = _to_csr(P)
         _validate_stochastic(csr)
         for a in (csr.data, csr.indices, csr.indptr):
-            _readonly(a)
+            readonly(a)
         n = csr.shape[0]
         self._P = csr
         self._clusters = _as_clusters(clusters, n)
@@ -224,7 +230,7 @@ class Chain:
         csr.eliminate_zeros()
         csr.sort_indices()
         for a in (csr.data, csr.indices, csr.indptr):
-            _readonly(a)
+            readonly(a)
         n = csr.shape[0]
         self._P = csr
         self._clusters = _as_clusters(fields.get("clusters"), n)
@@ -377,3 +383,22 @@ def as_state_set(states: int | Iterable[int], n: int, what: str) -> np.ndarray:
     if not out:
         raise InvalidChainError(f"{what} is an empty set of states")
     return np.unique(np.asarray(out, dtype=np.int64))
+
+
+def entry_positions(indptr: np.ndarray, indices: np.ndarray, edges: Any, what: str = "the chain") -> np.ndarray:
+    """Index into a CSR matrix's data of each ``(x, y)`` entry; a missing entry is an error.
+
+    Rows must have sorted column indices (every CSR matrix of a :class:`Chain` has).
+    """
+    n = indptr.size - 1
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    out = np.empty(len(e), dtype=np.int64)
+    for i, (x, y) in enumerate(e):
+        if not 0 <= x < n:
+            raise InvalidChainError(f"edge ({x}, {y}): {x} is not a state")
+        lo, hi = indptr[x], indptr[x + 1]
+        k = lo + int(np.searchsorted(indices[lo:hi], y))
+        if k >= hi or indices[k] != y:
+            raise InvalidChainError(f"edge ({x}, {y}) is not a transition of {what}")
+        out[i] = k
+    return out

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from metacot.chain import Chain
+from metacot.chain import readonly as _readonly
 from metacot.errors import InvalidChainError
 
 __all__ = ["from_networkx", "line_of_cliques", "random_clusters"]
@@ -144,9 +145,6 @@ def _upper_pairs(m: int) -> tuple[np.ndarray, np.ndarray]:
     return _readonly(iu), _readonly(ju)
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
 
 
 def _erdos_renyi(m: int, rng: np.random.Generator, density: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from metacot.behaviours import BEHAVIOURS, Behaviour
+from metacot.chain import readonly as _readonly
 from metacot.errors import InvalidArgumentError
 from metacot.traces import Trace
 
@@ -55,9 +56,6 @@ __all__ = [
 ]
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
 
 
 def _as_states(states: Sequence[Behaviour | str]) -> tuple[Behaviour, ...]:

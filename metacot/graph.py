@@ -35,6 +35,7 @@ import numpy as np
 
 from metacot.behaviours import BEHAVIOURS, Behaviour
 from metacot.chain import ROW_SUM_TOL, Chain
+from metacot.chain import readonly as _readonly
 from metacot.errors import GraphFormatError, InvalidArgumentError, InvalidChainError
 
 __all__ = [
@@ -57,10 +58,6 @@ SCHEMA_VERSION = 1
 ANSWER = "answer"
 
 
-def _readonly(a: np.ndarray | None) -> np.ndarray | None:
-    if a is not None:
-        a.setflags(write=False)
-    return a
 
 
 def _metacot_version() -> str:

@@ -49,6 +49,7 @@ from scipy.linalg import lapack
 from scipy.optimize import minimize
 
 from metacot.chain import Chain
+from metacot.chain import readonly as _readonly
 from metacot.errors import InvalidChainError, MemoryBudgetError
 
 __all__ = ["MetastableSets", "metastable_sets"]
@@ -761,9 +762,6 @@ def _coarse_grain(P: sp.csr_array, chi: np.ndarray, eta: np.ndarray) -> np.ndarr
         return np.linalg.lstsq(S, T, rcond=None)[0]
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
 
 
 def _result(

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on a non-interactive backend, with the project's seaborn theme."""
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
@@ -51,7 +52,7 @@ def scaling(
     slopes : dict, optional
         Fitted slope per series, shown in the legend.
     """
-    plt = _pyplot()
+    plt = pyplot()
     import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
@@ -78,7 +79,7 @@ def scaling(
 
 def heatmap(data: pd.DataFrame, index: str, columns: str, values: str, *, log: bool = True, title: str | None = None):
     """A heat map of ``values`` over two sweep parameters (log10 colour scale by default)."""
-    plt = _pyplot()
+    plt = pyplot()
     import seaborn as sns
 
     table = data.pivot_table(index=index, columns=columns, values=values)
@@ -93,7 +94,7 @@ def heatmap(data: pd.DataFrame, index: str, columns: str, values: str, *, log: b
 
 def transition_heatmap(P: np.ndarray, states: Sequence[str], *, title: str | None = None):
     """A transition matrix as an annotated heat map (rows: from, columns: to)."""
-    plt = _pyplot()
+    plt = pyplot()
     import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(4.4, 3.6))

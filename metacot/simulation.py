@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from metacot.chain import Chain, as_state_set
+from metacot.chain import readonly as _readonly
 from metacot.errors import (
     CensoredError,
     InvalidArgumentError,
@@ -84,10 +85,6 @@ class Estimate:
         return float(self.value)
 
 
-def _readonly(a: np.ndarray | None) -> np.ndarray | None:
-    if a is not None:
-        a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True, eq=False)

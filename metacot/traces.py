@@ -411,6 +411,16 @@ def write_traces(path: str | os.PathLike[str], traces: Iterable[Trace]) -> int:
     return n
 
 
+def _json_line(path: Path, lineno: int, line: str) -> Any:
+    """Decode one JSONL line; ``None`` for a blank line, :class:`TraceFormatError` if malformed."""
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise TraceFormatError(path, lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
+
+
 def read_traces(path: str | os.PathLike[str], on_error: Literal["raise", "skip"] = "raise") -> TraceList:
     """Read traces written by :func:`write_traces`.
 
@@ -443,15 +453,10 @@ def read_traces(path: str | os.PathLike[str], on_error: Literal["raise", "skip"]
     out = TraceList()
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
             try:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise TraceFormatError(
-                        path, lineno, f"invalid JSON: {e.msg} (column {e.colno})"
-                    ) from None
+                rec = _json_line(path, lineno, line)
+                if rec is None:
+                    continue
                 try:
                     out.append(Trace.from_dict(rec))
                 except InvalidArgumentError as e:
@@ -770,12 +775,9 @@ def load_raw(
         model, domain = (m["model"], m["domain"]) if m else ("", "")
         with open(f, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
+                rec = _json_line(f, lineno, line)
+                if rec is None:
                     continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise TraceFormatError(f, lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
                 if not isinstance(rec, dict) or not {"question_id", "question", "response"} <= rec.keys():
                     raise TraceFormatError(
                         f, lineno, "expected an object with question_id, question and response"
@@ -889,12 +891,9 @@ def load_problems(path: str | os.PathLike[str]) -> list[Problem]:
     for f in _files(Path(path), "*.jsonl"):
         with open(f, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
+                rec = _json_line(f, lineno, line)
+                if rec is None:
                     continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise TraceFormatError(f, lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
                 if not isinstance(rec, dict):
                     raise TraceFormatError(f, lineno, "expected a JSON object")
                 out.append(_problem(rec, f, lineno))

@@ -48,15 +48,13 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from metacot.chain import Chain
+from metacot.chain import Chain, entry_positions
+from metacot.chain import readonly as _readonly
 from metacot.errors import InvalidChainError
 
 __all__ = ["LogitTable", "PPOResult", "logits_from_chain", "ppo_clip", "predicted_iterations"]
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True)
@@ -135,17 +133,7 @@ class LogitTable:
 
     def positions(self, edges: Any) -> np.ndarray:
         """Entry index of each ``(x, y)`` edge in the pattern; an edge outside the pattern is an error."""
-        e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-        out = np.empty(len(e), dtype=np.int64)
-        for i, (x, y) in enumerate(e):
-            if not 0 <= x < self.n_states:
-                raise InvalidChainError(f"edge ({x}, {y}): {x} is not a state")
-            lo, hi = self.indptr[x], self.indptr[x + 1]
-            k = lo + int(np.searchsorted(self.indices[lo:hi], y))
-            if k >= hi or self.indices[k] != y:
-                raise InvalidChainError(f"edge ({x}, {y}) is not a transition of the model")
-            out[i] = k
-        return out
+        return entry_positions(self.indptr, self.indices, np.asarray(edges, dtype=np.int64), "the model")
 
 
 def _softmax(W: np.ndarray, indptr: np.ndarray) -> np.ndarray:

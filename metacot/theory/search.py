@@ -49,7 +49,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numba import njit
 
-from metacot.chain import Chain
+from metacot.chain import Chain, entry_positions
 from metacot.errors import InvalidChainError
 
 __all__ = [
@@ -615,14 +615,8 @@ def prm_chain(chain: Chain, edges: Any, eps_max: float) -> Chain:
     data = P.data.copy()
     rows = np.repeat(np.arange(chain.n_states), np.diff(P.indptr))
     is_edge = np.zeros(data.size, dtype=bool)
-    for x, y in zip(codes["x"], codes["y"]):
-        if not 0 <= x < chain.n_states:
-            raise InvalidChainError(f"edge ({x}, {y}): {x} is not a state")
-        lo, hi = P.indptr[x], P.indptr[x + 1]
-        k = lo + int(np.searchsorted(P.indices[lo:hi], y))
-        if k >= hi or P.indices[k] != y:
-            raise InvalidChainError(f"edge ({x}, {y}) is not a transition of the chain (P[{x}, {y}] = 0)")
-        is_edge[k] = True
+    pairs = np.column_stack([codes["x"], codes["y"]]).astype(np.int64)
+    is_edge[entry_positions(P.indptr, P.indices, pairs, "the chain")] = True
     n_edge = np.bincount(rows[is_edge], minlength=chain.n_states)
     rest = np.bincount(rows[~is_edge], weights=data[~is_edge], minlength=chain.n_states)
     sources = np.flatnonzero(n_edge)
