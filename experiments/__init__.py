@@ -26,6 +26,9 @@ REGISTRY: dict[str, str] = {
     "D2": "d2_distilled_model",
     "L1": "l1_local_information",
     "C1": "c1_compute_accounting",
+    "M1": "m1_teacher_similarity",
+    "M2": "m2_sample_size",
+    "M3": "m3_reference_graphs",
 }
 
 

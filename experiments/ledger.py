@@ -22,6 +22,14 @@ TITLES = {
         "Search, RL and Distillation*, ICML 2025 (arXiv 2502.01694). The paper proves its results and "
         "runs no experiments; each row below is our numerical check of one result.",
     ),
+    "molecular-thought": (
+        "The Molecular Structure of Thought — claims ledger",
+        "Chen et al., *The Molecular Structure of Thought: Mapping the Topology of Long Chain-of-Thought "
+        "Reasoning*, 2026 (arXiv 2601.06002). Each row checks one of the paper's measurements on the real "
+        "traces shipped in `data/` (ReasoningFlow: DeepSeek-R1, QwQ-32B, gpt-oss-120b and two instruction "
+        "models), or on chains and traces metacot generates. Our corpus is about 50 times smaller than the "
+        "paper's and labelled differently; each row says what that allows.",
+    ),
 }
 
 

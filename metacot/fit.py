@@ -51,6 +51,7 @@ __all__ = [
     "fit_dirichlet",
     "fit_graph",
     "fit_mle",
+    "per_trace_counts",
     "tally_transitions",
     "transition_counts",
 ]
@@ -229,6 +230,35 @@ def transition_counts(traces: Iterable[Trace], states: Sequence[Behaviour | str]
     [0, 1, 0, 0]
     """
     return tally_transitions(traces, states).counts
+
+
+def per_trace_counts(traces: Iterable[Trace], states: Sequence[Behaviour | str] = BEHAVIOURS) -> np.ndarray:
+    r"""One transition count matrix per trace, stacked: :math:`C_{t,ij}`, with :math:`\sum_t C_t = N`.
+
+    The unit a bootstrap resamples is the trace (steps within a trace are dependent), so
+    resampling traces means re-summing these matrices with multinomial weights.
+
+    Parameters
+    ----------
+    traces : iterable of Trace
+    states : sequence of Behaviour or str
+
+    Returns
+    -------
+    ndarray of int64, shape (n_traces, k, k)
+        Counted exactly as :func:`tally_transitions` counts (unlabelled steps break the sequence).
+
+    Examples
+    --------
+    >>> from metacot.traces import Step, Trace
+    >>> t = Trace("t", "q", (Step("a", 0, 1, "normal"), Step("b", 1, 2, "deep")), "ab")
+    >>> per_trace_counts([t, t]).shape, int(per_trace_counts([t, t])[:, 0, 1].sum())
+    ((2, 4, 4), 2)
+    """
+    states = _as_states(states)
+    mats = [tally_transitions([tr], states).counts for tr in traces]
+    k = len(states)
+    return np.stack(mats) if mats else np.zeros((0, k, k), dtype=np.int64)
 
 
 def _as_counts(counts: Any) -> np.ndarray:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -699,38 +698,131 @@ class GraphComparison:
     js : ndarray, shape (k,)
         Jensen–Shannon divergence (base 2, so in :math:`[0, 1]`) between matching rows.
     states : tuple of Behaviour
+    intervals : dict of str to ndarray, optional
+        Bootstrap percentile intervals, present when :func:`compare` was given traces:
+        ``"pearson"``, ``"pearson_offdiag"`` and ``"js_mean"`` map to ``[low, high]``, ``"js"`` to
+        a ``(k, 2)`` array.
+    level : float
+        Coverage of the intervals (``nan`` without them).
+    n_boot : int
+        Bootstrap replicates used (0 without intervals).
+    n_boot_dropped : int
+        Replicates discarded because an MLE row had no transitions in the resample (its estimate
+        is undefined); always 0 for Dirichlet fits.
     """
 
     pearson: float
     pearson_offdiag: float
     js: np.ndarray
     states: tuple[Behaviour, ...]
+    intervals: Mapping[str, np.ndarray] | None = None
+    level: float = float("nan")
+    n_boot: int = 0
+    n_boot_dropped: int = 0
 
     @property
     def js_mean(self) -> float:
         """Unweighted mean of the per-row Jensen–Shannon divergences."""
         return float(self.js.mean())
 
+    def interval(self, name: str) -> tuple[float, float]:
+        """The bootstrap interval of ``"pearson"``, ``"pearson_offdiag"`` or ``"js_mean"``."""
+        if self.intervals is None:
+            raise InvalidArgumentError("no bootstrap intervals: pass the traces to compare()")
+        lo, hi = self.intervals[name]
+        return float(lo), float(hi)
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r along the last axis; ``nan`` where either side is constant."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # A constant vector has no correlation with anything; nan says so instead of a made-up 0 or 1.
+        return np.where(den > 0, (xc * yc).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
+
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    xc, yc = x - x.mean(), y - y.mean()
-    den = math.sqrt(float(xc @ xc) * float(yc @ yc))
-    # A constant vector has no correlation with anything; nan says so instead of a made-up 0 or 1.
-    return float(xc @ yc) / den if den > 0 else float("nan")
+    return float(_pearson_rows(x, y))
 
 
-def _js(p: np.ndarray, q: np.ndarray) -> float:
+def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen–Shannon divergence in bits along the last axis (0 log 0 = 0)."""
     m = 0.5 * (p + q)
 
-    def kl(a: np.ndarray) -> float:
-        nz = a > 0  # 0 log 0 = 0; m > 0 wherever a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+    def kl(a: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            terms = np.where(a > 0, a * np.log2(np.where(a > 0, a, 1.0) / np.where(m > 0, m, 1.0)), 0.0)
+        return terms.sum(axis=-1)
 
-    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+    return np.maximum(0.0, 0.5 * kl(p) + 0.5 * kl(q))
 
 
-def compare(a: BehaviourGraph, b: BehaviourGraph) -> GraphComparison:
-    r"""Compare two behaviour graphs on the same states.
+def _stats(Pa: np.ndarray, Pb: np.ndarray) -> dict[str, np.ndarray]:
+    """The comparison statistics for stacks of matrices ``(..., k, k)``."""
+    k = Pa.shape[-1]
+    off = ~np.eye(k, dtype=bool)
+    js = _js_rows(Pa, Pb)
+    return {
+        "pearson": _pearson_rows(Pa.reshape(*Pa.shape[:-2], k * k), Pb.reshape(*Pb.shape[:-2], k * k)),
+        "pearson_offdiag": _pearson_rows(Pa[..., off], Pb[..., off]),
+        "js": js,
+        "js_mean": js.mean(axis=-1),
+    }
+
+
+def _refit_prior(g: BehaviourGraph, name: str) -> np.ndarray | None:
+    """The Dirichlet prior behind ``g`` (``None`` for an MLE graph), so resamples are refitted alike."""
+    if g.counts is None:
+        raise InvalidArgumentError(f"graph {name} has no counts: it cannot be bootstrapped from traces")
+    if g.provenance.method == "mle":
+        return None
+    if g.provenance.method == "dirichlet" and g.posterior is not None:
+        # posterior = counts + prior, exactly (fit_dirichlet), so the prior is recovered without guessing.
+        return g.posterior - g.counts
+    raise InvalidArgumentError(
+        f"graph {name} was fitted by {g.provenance.method!r}; bootstrap refits support 'mle' and 'dirichlet'"
+    )
+
+
+def _bootstrap_P(g: BehaviourGraph, traces: Sequence[Any], name: str, B: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``B`` graphs refitted to trace resamples; returns them and a mask of defined replicates."""
+    from metacot.fit import per_trace_counts
+
+    prior = _refit_prior(g, name)
+    C = per_trace_counts(traces, g.states).astype(np.float64)
+    if C.shape[0] == 0:
+        raise InvalidArgumentError(f"traces_{name} is empty")
+    if not np.array_equal(C.sum(axis=0), g.counts):
+        raise InvalidArgumentError(
+            f"traces_{name} do not reproduce graph {name}'s counts ({int(C.sum())} transitions against "
+            f"{int(g.counts.sum())}): pass the labelled traces the graph was fitted to"
+        )
+    n, k = C.shape[0], g.n_states
+    # Resampling n traces with replacement = multinomial trace weights; N_b = sum_t w_bt C_t.
+    W = rng.multinomial(n, np.full(n, 1.0 / n), size=B).astype(np.float64)
+    N = (W @ C.reshape(n, k * k)).reshape(B, k, k)
+    if prior is not None:
+        N = N + prior
+    rows = N.sum(axis=2, keepdims=True)
+    ok = (rows > 0).all(axis=(1, 2))
+    P = N / np.where(rows > 0, rows, 1.0)
+    return P, ok
+
+
+def compare(
+    a: BehaviourGraph,
+    b: BehaviourGraph,
+    traces_a: Sequence[Any] | None = None,
+    traces_b: Sequence[Any] | None = None,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: Any = 0,
+) -> GraphComparison:
+    r"""Compare two behaviour graphs on the same states, with bootstrap intervals from their traces.
 
     .. math::
         r = \operatorname{corr}\bigl(\operatorname{vec} P^a, \operatorname{vec} P^b\bigr), \qquad
@@ -739,20 +831,49 @@ def compare(a: BehaviourGraph, b: BehaviourGraph) -> GraphComparison:
 
     with :math:`r` also computed over off-diagonal entries only, and KL in bits.
 
+    **Intervals.** Given the labelled traces a graph was fitted to, each of ``n_boot`` replicates
+    resamples those traces with replacement (the trace is the unit: steps within one are
+    dependent), refits the graph the same way (MLE, or the same Dirichlet prior, recovered as
+    ``posterior - counts``), and recomputes every statistic; the interval is the
+    :math:`((1-\text{level})/2, (1+\text{level})/2)` percentile range. A graph without traces
+    (a :func:`reference` graph) is held fixed. The two trace sets are resampled independently,
+    which is right for disjoint sets (two teachers); for overlapping sets (a pooled corpus against
+    one of its parts) the intervals ignore the shared traces and are only indicative.
+
     Parameters
     ----------
     a, b : BehaviourGraph
         Must list the same states in the same order.
+    traces_a, traces_b : sequence of Trace, optional
+        The labelled traces behind ``a`` and ``b``; their pooled counts must equal the graph's.
+    n_boot : int, default 1000
+        Bootstrap replicates, when traces are given.
+    level : float, default 0.95
+    seed : int or numpy.random.Generator
 
     Returns
     -------
     GraphComparison
+
+    Raises
+    ------
+    InvalidArgumentError
+        Different states; traces that do not reproduce the graph's counts; a graph without
+        counts or fitted by another method; fewer than 10 usable replicates.
 
     Examples
     --------
     >>> c = compare(reference("deepseek-r1-0528"), reference("qwq-32b"))
     >>> round(c.pearson, 2), c.js.shape
     (0.91, (4,))
+    >>> from metacot.fit import fit_graph
+    >>> from metacot.traces import Step, Trace
+    >>> tr = [Trace(f"t{i}", "q", tuple(Step("x", j, j + 1, b) for j, b in enumerate(seq)), "xxxx")
+    ...       for i, seq in enumerate([["normal", "deep", "normal", "reflect"], ["explore", "normal", "deep", "deep"]])]
+    >>> c = compare(fit_graph(tr), reference("qwq-32b"), tr, n_boot=200, seed=1)
+    >>> lo, hi = c.interval("pearson")
+    >>> bool(lo <= hi), c.n_boot
+    (True, 200)
     """
     if not isinstance(a, BehaviourGraph) or not isinstance(b, BehaviourGraph):
         raise InvalidArgumentError("compare() takes two BehaviourGraph objects")
@@ -760,11 +881,36 @@ def compare(a: BehaviourGraph, b: BehaviourGraph) -> GraphComparison:
         raise InvalidArgumentError(
             f"the graphs have different states: {[s.value for s in a.states]} vs {[s.value for s in b.states]}"
         )
-    k = a.n_states
-    off = ~np.eye(k, dtype=bool)
-    return GraphComparison(
-        pearson=_pearson(a.P.ravel(), b.P.ravel()),
-        pearson_offdiag=_pearson(a.P[off], b.P[off]),
-        js=_readonly(np.array([_js(a.P[i], b.P[i]) for i in range(k)])),
-        states=a.states,
-    )
+    point = _stats(a.P, b.P)
+    common = {
+        "pearson": float(point["pearson"]),
+        "pearson_offdiag": float(point["pearson_offdiag"]),
+        "js": _readonly(point["js"]),
+        "states": a.states,
+    }
+    if traces_a is None and traces_b is None:
+        return GraphComparison(**common)
+    if not 0 < level < 1:
+        raise InvalidArgumentError(f"level must be in (0, 1), got {level!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
+        raise InvalidArgumentError(f"n_boot must be an int >= 10, got {n_boot!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    ok = np.ones(n_boot, dtype=bool)
+    stacks = []
+    for g, tr, name in ((a, traces_a, "a"), (b, traces_b, "b")):
+        if tr is None:
+            stacks.append(np.broadcast_to(g.P, (n_boot, *g.P.shape)))
+        else:
+            P, good = _bootstrap_P(g, list(tr), name, n_boot, rng)
+            stacks.append(P)
+            ok &= good
+    if ok.sum() < 10:
+        raise InvalidArgumentError(f"only {int(ok.sum())} of {n_boot} bootstrap replicates are defined")
+    reps = _stats(stacks[0][ok], stacks[1][ok])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    intervals = {
+        name: _readonly(np.nanquantile(reps[name], q, axis=0).T.copy() if name == "js" else np.nanquantile(reps[name], q))
+        for name in ("pearson", "pearson_offdiag", "js_mean", "js")
+    }
+    return GraphComparison(**common, intervals=intervals, level=float(level), n_boot=int(n_boot),
+                           n_boot_dropped=int((~ok).sum()))

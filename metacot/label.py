@@ -16,14 +16,10 @@ made visible:
 
 :func:`agreement` and :func:`confusion` compare two labellings of the same traces.
 
-Where an LLM judge plugs in
----------------------------
-An LLM-judge labeller is planned but not written yet. It will be one more class satisfying the
-:class:`Labeller` protocol (a ``name`` and ``label(trace) -> Trace``): it will take a
-``metacot.synth.samplers.Sampler``, show the sampler the paper's four definitions
-(:data:`metacot.behaviours.DEFINITIONS`) with the step and its preceding context, and parse one
-behaviour per step. Nothing else in this module needs to change for it; :func:`agreement` and
-:func:`confusion` then measure it against the two labellers here.
+* :class:`LLMJudgeLabeller` asks a language model, through any
+  :class:`metacot.synth.samplers.Sampler` (the embedded llama.cpp model or an OpenAI-compatible
+  server), to classify each step against a rubric written for this package
+  (:data:`JUDGE_RUBRIC`), showing it the problem and the preceding steps.
 
 Examples
 --------
@@ -54,7 +50,9 @@ if TYPE_CHECKING:  # pandas is imported only when confusion() is called
 __all__ = [
     "DEFAULT_MAPPING",
     "DEFAULT_PATTERNS",
+    "JUDGE_RUBRIC",
     "KeywordLabeller",
+    "LLMJudgeLabeller",
     "LabelMapping",
     "Labeller",
     "ReasoningFlowLabeller",
@@ -511,6 +509,184 @@ class KeywordLabeller:
     def label(self, trace: Trace) -> Trace:
         """Return ``trace`` with every step's behaviour set from its text."""
         return _relabel(trace, [self.classify(s.text) for s in trace.steps], self.name)
+
+
+# --------------------------------------------------------------------------------------------
+# LLM judge
+# --------------------------------------------------------------------------------------------
+
+#: The judge's instructions: the four behaviours with the cues that tell them apart, in our own
+#: words after the definitions of Chen et al. (2026, Appendix E; see :mod:`metacot.behaviours`).
+JUDGE_RUBRIC = """You classify one step of a worked solution. Every step is exactly one of four kinds.
+
+normal: routine work that adds no new idea. Restating the problem, plain arithmetic, recalling a \
+fact, or the obvious next move.
+deep: a step that extends the argument. It derives something new from what came before: a \
+deduction, a chain of equations, a consequence ("therefore", "so", "this implies").
+reflect: the solver looks back at its own earlier work. It checks, doubts, verifies or corrects a \
+previous step ("wait", "let me check", "that is wrong", "confirm").
+explore: the solver opens a new direction. A different method, a new hypothesis or case, a \
+question to try ("alternatively", "what if", "maybe", "another approach").
+
+Answer with one word: normal, deep, reflect or explore."""
+
+# Reply words accepted for each behaviour; the earliest one in the reply decides.
+_JUDGE_WORDS = re.compile(
+    r"\b(normal|routine|deep|deduction|reflect\w*|explor\w*)\b", re.IGNORECASE
+)
+_JUDGE_MAP = {"normal": Behaviour.NORMAL, "routine": Behaviour.NORMAL, "deep": Behaviour.DEEP,
+              "deduction": Behaviour.DEEP}
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class LLMJudgeLabeller:
+    r"""Label each step by asking a language model to apply the behaviour rubric.
+
+    For step :math:`t` of a trace the judge sends one chat request: the rubric
+    (:data:`JUDGE_RUBRIC`) as the system message, and as the user message the problem, the
+    ``context_steps`` steps before :math:`t` and step :math:`t` itself, each clipped to
+    ``max_chars`` characters. The steps of one trace go to the sampler as one batch
+    (``complete_batch``), so an OpenAI-compatible server answers them concurrently. The reply is
+    parsed by :meth:`parse`: the first of the words *normal, deep, reflect(ion), explore/exploration*
+    (or *routine*, *deduction*) decides.
+
+    **Unparseable replies are not lost.** With ``on_unparsed="fallback"`` (the default) such a step
+    gets ``fallback`` and its index is recorded in ``metadata["judge_unparsed"]`` of the labelled
+    trace, so the rate can be reported; with ``"raise"`` a :class:`~metacot.errors.InvalidArgumentError`
+    names the trace, the step and the reply.
+
+    The paper labels with an LLM whose prompt is not published; this rubric is ours, so agreement
+    with the paper's labels is a question for measurement (:func:`agreement`), not an assumption.
+
+    Parameters
+    ----------
+    sampler : metacot.synth.samplers.Sampler
+        Anything with ``complete_batch(requests) -> list[str]`` and ``describe() -> dict``.
+    context_steps : int, default 2
+        Preceding steps shown to the judge.
+    max_chars : int, default 500
+        Characters kept of the problem and of each step (small models have small contexts).
+    temperature : float, default 0.0
+        Greedy decoding: a label should not depend on luck.
+    max_tokens : int, default 6
+    seed : int, default 0
+        Passed to every request, for samplers that honour it.
+    on_unparsed : {"fallback", "raise"}
+    fallback : Behaviour or str, default ``"normal"``
+    name : str, optional
+        Defaults to ``"llm-judge:<model>"`` from the sampler's description.
+
+    Examples
+    --------
+    >>> class Echo:  # a stand-in sampler that always answers "deep"
+    ...     def complete_batch(self, requests): return ["Deep."] * len(requests)
+    ...     def describe(self): return {"kind": "echo", "model": "echo"}
+    >>> t = Trace("t", "q", (Step("So x = 2.", 0, 9), Step("Then y = 3.", 9, 20)), "So x = 2.Then y = 3.")
+    >>> judge = LLMJudgeLabeller(Echo())
+    >>> [s.behaviour.value for s in judge.label(t).steps], judge.name
+    (['deep', 'deep'], 'llm-judge:echo')
+    """
+
+    def __init__(
+        self,
+        sampler: Any,
+        *,
+        context_steps: int = 2,
+        max_chars: int = 500,
+        temperature: float = 0.0,
+        max_tokens: int = 6,
+        seed: int = 0,
+        on_unparsed: str = "fallback",
+        fallback: Behaviour | str = Behaviour.NORMAL,
+        name: str | None = None,
+    ) -> None:
+        if not callable(getattr(sampler, "complete_batch", None)):
+            raise InvalidArgumentError(
+                f"sampler must have a complete_batch(requests) method, got {type(sampler).__name__}"
+            )
+        if isinstance(context_steps, bool) or not isinstance(context_steps, int) or context_steps < 0:
+            raise InvalidArgumentError(f"context_steps must be a non-negative int, got {context_steps!r}")
+        if on_unparsed not in ("fallback", "raise"):
+            raise InvalidArgumentError(f"on_unparsed must be 'fallback' or 'raise', got {on_unparsed!r}")
+        try:
+            self.fallback = Behaviour(fallback)
+        except ValueError:
+            raise InvalidArgumentError(f"unknown fallback behaviour {fallback!r}") from None
+        self.sampler = sampler
+        self.context_steps = context_steps
+        self.max_chars = int(max_chars)
+        self.temperature = float(temperature)
+        self.max_tokens = int(max_tokens)
+        self.seed = seed
+        self.on_unparsed = on_unparsed
+        if name is None:
+            describe = getattr(sampler, "describe", None)
+            model = (describe() if callable(describe) else {}).get("model", type(sampler).__name__)
+            name = f"llm-judge:{model}"
+        self.name = name
+
+    @staticmethod
+    def parse(reply: str) -> Behaviour | None:
+        """The behaviour a judge's reply names, or ``None`` if it names none.
+
+        Examples
+        --------
+        >>> LLMJudgeLabeller.parse("Label: Self-Reflection"), LLMJudgeLabeller.parse("no idea")
+        (<Behaviour.REFLECT: 'reflect'>, None)
+        """
+        m = _JUDGE_WORDS.search(reply)
+        if m is None:
+            return None
+        word = m.group(1).lower()
+        if word.startswith("reflect"):
+            return Behaviour.REFLECT
+        if word.startswith("explor"):
+            return Behaviour.EXPLORE
+        return _JUDGE_MAP[word]
+
+    def messages(self, trace: Trace, i: int) -> tuple[dict[str, str], ...]:
+        """The chat messages that ask for the label of step ``i`` of ``trace``."""
+        lo = max(0, i - self.context_steps)
+        context = "\n".join(f"- {_clip(s.text, self.max_chars)}" for s in trace.steps[lo:i]) or "(none)"
+        user = (
+            f"Problem: {_clip(trace.problem, self.max_chars)}\n\n"
+            f"Earlier steps:\n{context}\n\n"
+            f"Step to classify: {_clip(trace.steps[i].text, self.max_chars)}\n\n"
+            "Kind (normal, deep, reflect or explore):"
+        )
+        return ({"role": "system", "content": JUDGE_RUBRIC}, {"role": "user", "content": user})
+
+    def label(self, trace: Trace) -> Trace:
+        """Return ``trace`` with every step's behaviour set by the judge."""
+        from metacot.synth.samplers import ChatRequest
+
+        requests = [
+            ChatRequest(messages=self.messages(trace, i), temperature=self.temperature,
+                        max_tokens=self.max_tokens, stop=("\n",), seed=self.seed)
+            for i in range(len(trace.steps))
+        ]
+        replies = self.sampler.complete_batch(requests) if requests else []
+        if len(replies) != len(requests):
+            raise InvalidArgumentError(
+                f"trace {trace.trace_id!r}: the sampler returned {len(replies)} replies for {len(requests)} steps"
+            )
+        labels, unparsed = [], []
+        for i, reply in enumerate(replies):
+            b = self.parse(reply)
+            if b is None:
+                if self.on_unparsed == "raise":
+                    raise InvalidArgumentError(
+                        f"trace {trace.trace_id!r}, step {i}: the judge's reply {reply!r} names no behaviour"
+                    )
+                b = self.fallback
+                unparsed.append(i)
+            labels.append(b)
+        out = _relabel(trace, labels, self.name)
+        return replace(out, metadata={**out.metadata, "judge_unparsed": unparsed})
 
 
 # --------------------------------------------------------------------------------------------

@@ -271,3 +271,87 @@ def test_provenance_validation():
         Provenance(method="mle", sources="R1")
     with pytest.raises(InvalidArgumentError, match="Provenance"):
         BehaviourGraph(np.eye(4), provenance={"method": "mle"})
+
+
+# ---------------------------------------------------------------------- bootstrap intervals
+def _walk_traces(graph, n, length, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        seq = graph.walk(rng, start="normal", max_steps=length - 1)
+        out.append(Trace(f"w{i}", "q", tuple(Step("x", j, j + 1, b) for j, b in enumerate(seq)), "x" * length))
+    return out
+
+
+def test_bootstrap_of_identical_traces_collapses_to_the_point():
+    # Every resample of n copies of one trace is that trace n times: the refitted graph cannot move.
+    one = _walk_traces(reference("qwq-32b"), 1, 40, seed=3)[0]
+    tr = [Trace(f"c{i}", one.problem, one.steps, one.response) for i in range(12)]
+    g = fit_graph(tr)
+    c = compare(g, reference("qwq-32b"), tr, n_boot=50, seed=0)
+    for name in ("pearson", "pearson_offdiag", "js_mean"):
+        lo, hi = c.interval(name)
+        point = c.js_mean if name == "js_mean" else getattr(c, name)
+        assert lo == pytest.approx(point, abs=1e-12) and hi == pytest.approx(point, abs=1e-12)
+    assert c.intervals["js"].shape == (4, 2) and c.n_boot_dropped == 0
+
+
+def test_bootstrap_replicate_counts_are_unbiased():
+    # E[N_b] = N under trace resampling; 4000 replicates, tolerance 5 Monte Carlo standard errors (seed 7).
+    from metacot.graph import _bootstrap_P
+
+    tr = _walk_traces(reference("deepseek-r1-0528"), 30, 25, seed=1)
+    g = fit_graph(tr, method="mle")
+    P, ok = _bootstrap_P(g, tr, "a", 4000, np.random.default_rng(7))
+    assert ok.all()
+    from metacot.fit import per_trace_counts
+
+    C = per_trace_counts(tr).reshape(30, 16).astype(float)
+    rowsum = g.counts.sum(axis=1, keepdims=True)
+    # Row totals vary between replicates, so check the count-weighted mean, which is exactly unbiased.
+    W = np.random.default_rng(7).multinomial(30, np.full(30, 1 / 30), size=4000).astype(float)
+    N = (W @ C).reshape(4000, 4, 4)
+    se = N.std(axis=0) / np.sqrt(4000)
+    assert np.all(np.abs(N.mean(axis=0) - g.counts) <= 5 * se + 1e-12)
+    assert np.allclose(P * N.sum(axis=2, keepdims=True), N)  # the replicates are these counts, refitted
+    assert rowsum.min() > 0
+
+
+def test_bootstrap_interval_narrows_with_more_traces():
+    # The graph is estimated from n traces, so the interval width should fall roughly like n^-1/2:
+    # 16x the traces should at least halve it (expected ratio 4). Seeds fixed.
+    truth = reference("gpt-oss-120b")
+    widths = []
+    for n in (20, 320):
+        tr = _walk_traces(truth, n, 30, seed=n)
+        c = compare(fit_graph(tr), truth, tr, n_boot=400, seed=11)
+        lo, hi = c.interval("js_mean")
+        assert lo <= c.js_mean <= hi or hi - lo < 1e-3
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 2
+
+
+def test_bootstrap_refuses_traces_that_do_not_match_the_graph():
+    tr = _walk_traces(reference("qwq-32b"), 10, 20, seed=5)
+    g = fit_graph(tr)
+    with pytest.raises(InvalidArgumentError, match="do not reproduce"):
+        compare(g, reference("qwq-32b"), tr[:5], n_boot=50)
+    with pytest.raises(InvalidArgumentError, match="no counts"):
+        compare(reference("qwq-32b"), g, tr, n_boot=50)
+    with pytest.raises(InvalidArgumentError, match="n_boot"):
+        compare(g, reference("qwq-32b"), tr, n_boot=3)
+    with pytest.raises(InvalidArgumentError, match="no bootstrap intervals"):
+        compare(g, reference("qwq-32b")).interval("pearson")
+
+
+def test_bootstrap_mle_drops_undefined_replicates_and_says_so():
+    # One trace holds the only 'explore' successor; resamples without it leave the MLE row undefined.
+    base = _walk_traces(BehaviourGraph(np.array([[0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])),
+                        20, 10, seed=2)
+    rare = Trace("rare", "q", (Step("x", 0, 1, "explore"), Step("x", 1, 2, "normal"),
+                               Step("x", 2, 3, "reflect"), Step("x", 3, 4, "normal")), "xxxx")
+    tr = [*base, rare]
+    g = fit_graph(tr, method="mle")
+    c = compare(g, g, tr, n_boot=300, seed=4)
+    # P(rare trace absent from a resample of 21) = (20/21)^21 ≈ 0.36.
+    assert 0 < c.n_boot_dropped < 300

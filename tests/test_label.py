@@ -281,3 +281,77 @@ def test_real_annotated_traces_both_labellers():
     # Row sums of the confusion matrix are the first labeller's label counts.
     rf_counts = Counter(s.behaviour.value for t in rf for s in t.steps)
     assert {b: int(v) for b, v in m.sum(axis=1).items()} == {b.value: rf_counts[b.value] for b in BEHAVIOURS}
+
+
+# ---------------------------------------------------------------------------------- LLM judge
+class _Recorder:
+    """A protocol-conforming stand-in for unit tests of the judge's logic only (no model)."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.requests = []
+
+    def complete_batch(self, requests):
+        self.requests.extend(requests)
+        return [self.replies.pop(0) for _ in requests]
+
+    def describe(self):
+        return {"kind": "recorder", "model": "rec"}
+
+
+def _steps_trace(texts):
+    response, steps, pos = "", [], 0
+    for t in texts:
+        steps.append(Step(t, pos, pos + len(t)))
+        response += t
+        pos += len(t)
+    return Trace("tj", "Find x.", tuple(steps), response)
+
+
+def test_judge_parses_the_first_behaviour_word():
+    from metacot.label import LLMJudgeLabeller
+
+    parse = LLMJudgeLabeller.parse
+    assert parse("explore") is Behaviour.EXPLORE and parse("Self-Exploration.") is Behaviour.EXPLORE
+    assert parse("Deep reasoning, not reflection") is Behaviour.DEEP
+    assert parse(" reflection") is Behaviour.REFLECT and parse("NORMAL") is Behaviour.NORMAL
+    assert parse("routine step") is Behaviour.NORMAL and parse("a deduction") is Behaviour.DEEP
+    assert parse("") is None and parse("deeply unsure") is None
+
+
+def test_judge_prompt_holds_rubric_context_and_step():
+    from metacot.label import JUDGE_RUBRIC, LLMJudgeLabeller
+
+    rec = _Recorder(["deep", "reflect", "explore", "normal"])
+    judge = LLMJudgeLabeller(rec, context_steps=1, seed=5)
+    out = judge.label(_steps_trace(["A1. ", "B2. ", "C3. ", "D4."]))
+    assert [s.behaviour for s in out.steps] == [Behaviour.DEEP, Behaviour.REFLECT, Behaviour.EXPLORE, Behaviour.NORMAL]
+    assert out.metadata["labeller"] == "llm-judge:rec" and out.metadata["judge_unparsed"] == []
+    third = rec.requests[2]
+    assert third.messages[0]["content"] == JUDGE_RUBRIC and third.seed == 5 and third.temperature == 0.0
+    user = third.messages[1]["content"]
+    assert "Find x." in user and "C3." in user and "B2." in user and "A1." not in user  # one step of context
+
+
+def test_judge_records_unparsed_replies_or_raises():
+    from metacot.label import LLMJudgeLabeller
+
+    out = LLMJudgeLabeller(_Recorder(["??", "deep"]), fallback="explore").label(_steps_trace(["a", "b"]))
+    assert [s.behaviour for s in out.steps] == [Behaviour.EXPLORE, Behaviour.DEEP]
+    assert out.metadata["judge_unparsed"] == [0]
+    with pytest.raises(InvalidArgumentError, match=r"step 0.*names no behaviour"):
+        LLMJudgeLabeller(_Recorder(["??", "deep"]), on_unparsed="raise").label(_steps_trace(["a", "b"]))
+
+
+def test_judge_refuses_bad_samplers_and_short_replies():
+    from metacot.label import LLMJudgeLabeller
+
+    with pytest.raises(InvalidArgumentError, match="complete_batch"):
+        LLMJudgeLabeller(object())
+
+    class Short(_Recorder):
+        def complete_batch(self, requests):
+            return ["deep"]
+
+    with pytest.raises(InvalidArgumentError, match="1 replies for 2 steps"):
+        LLMJudgeLabeller(Short([])).label(_steps_trace(["a", "b"]))

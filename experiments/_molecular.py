@@ -1,0 +1,108 @@
+"""What the Molecular-Structure experiments share: the real traces, the labellers, cached judge labels.
+
+The traces are the 231 ReasoningFlow annotated responses shipped in ``data/`` (five models, AIME 2024
+and argument-essay problems; provenance in ``data/README.md``). Three labellers map their steps to
+the four behaviours (:mod:`metacot.label`):
+
+* ``reasoningflow``: the documented mapping of the human-checked discourse labels (the primary one);
+* ``keyword``: the surface baseline on step text;
+* ``llm-judge``: the behaviour rubric applied by the embedded SmolLM2-135M model. At about 0.2 s per
+  step on two CPU cores it labels a fixed subsample (:data:`JUDGE_TRACES` traces per model and domain,
+  the first :data:`JUDGE_STEPS` steps of each), cached in ``results/labels/`` so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+from metacot import label
+from metacot.traces import DATA_DIR, Trace, load_reasoningflow, read_traces
+
+TEACHERS = ("DeepSeek-R1", "QwQ-32B", "gpt-oss-120b")
+INSTRUCT = ("DeepSeek-V3", "Qwen2.5-32B-Instruct")
+SOURCES = TEACHERS + INSTRUCT
+#: Our teacher -> the paper's Figure 5 graph of the same model family.
+REFERENCE_OF = {"DeepSeek-R1": "deepseek-r1-0528", "QwQ-32B": "qwq-32b", "gpt-oss-120b": "gpt-oss-120b"}
+LABELLERS = ("reasoningflow", "keyword", "llm-judge")
+
+#: Judge subsample: traces per (model, domain) and leading steps per trace (full run; quick: 1 x 8).
+JUDGE_TRACES, JUDGE_STEPS = 4, 40
+JUDGE_TRACES_QUICK, JUDGE_STEPS_QUICK = 1, 8
+
+
+@lru_cache(maxsize=1)
+def annotated() -> tuple[Trace, ...]:
+    """All annotated ReasoningFlow traces, sorted by id (the order every subsample is drawn in)."""
+    traces = load_reasoningflow(DATA_DIR / "reasoningflow" / "annotated")
+    return tuple(sorted(traces, key=lambda t: t.trace_id))
+
+
+def by_source(traces: Sequence[Trace]) -> dict[str, list[Trace]]:
+    """Traces grouped by ``source_model`` in :data:`SOURCES` order."""
+    groups: dict[str, list[Trace]] = {s: [] for s in SOURCES}
+    for t in traces:
+        groups[t.source_model].append(t)
+    return groups
+
+
+def judge_subsample(quick: bool) -> list[Trace]:
+    """The fixed judge subsample: the first traces per (model, domain), cut to their leading steps."""
+    n, k = (JUDGE_TRACES_QUICK, JUDGE_STEPS_QUICK) if quick else (JUDGE_TRACES, JUDGE_STEPS)
+    taken: dict[tuple[str, str], int] = {}
+    out = []
+    for t in annotated():
+        key = (t.source_model, str(t.metadata.get("domain")))
+        if taken.get(key, 0) < n:
+            taken[key] = taken.get(key, 0) + 1
+            out.append(replace(t, steps=t.steps[:k]))
+    return out
+
+
+def _judge_labels(traces: list[Trace], cache: Path) -> list[Trace]:
+    """Judge-labelled ``traces``, resuming from (and appending to) the JSONL cache file."""
+    from metacot.synth import LlamaCppSampler
+
+    done: dict[str, Trace] = {}
+    if cache.exists():
+        # A run killed mid-write leaves at most one torn last line; skip it and rewrite the file clean.
+        got = read_traces(cache, on_error="skip")
+        done = {t.trace_id: t for t in got}
+        if got.skipped:
+            from metacot.traces import write_traces
+
+            write_traces(cache, done.values())
+    todo = [t for t in traces if t.trace_id not in done or len(done[t.trace_id]) != len(t)]
+    if todo:
+        judge = label.LLMJudgeLabeller(LlamaCppSampler())
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("a", encoding="utf-8") as f:
+            for t in todo:
+                lab = judge.label(t)
+                f.write(json.dumps(lab.to_dict(), ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                done[t.trace_id] = lab
+    return [done[t.trace_id] for t in traces]
+
+
+def labelled(labeller: str, quick: bool, results: Path) -> list[Trace]:
+    """The traces labelled by ``labeller`` (the judge sees its subsample only)."""
+    if labeller == "reasoningflow":
+        return label.label_traces(annotated(), label.ReasoningFlowLabeller())
+    if labeller == "keyword":
+        return label.label_traces(annotated(), label.KeywordLabeller())
+    if labeller == "llm-judge":
+        name = "llm-judge-smollm2-135m" + ("-quick" if quick else "")
+        return _judge_labels(judge_subsample(quick), results / "labels" / f"{name}.jsonl")
+    raise KeyError(f"unknown labeller {labeller!r}; known: {LABELLERS}")
+
+
+def pair_kind(a: str, b: str) -> str:
+    """``teacher-teacher``, ``teacher-instruct`` or ``instruct-instruct``."""
+    kinds = sorted("teacher" if s in TEACHERS else "instruct" for s in (a, b))
+    return "-".join(reversed(kinds)) if kinds == ["instruct", "teacher"] else "-".join(kinds)

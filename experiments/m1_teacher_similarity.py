@@ -1,0 +1,123 @@
+r"""M1: do reasoning teachers share one behaviour transition graph?
+
+Chen et al. (2026, Figure 5) fit a 4×4 behaviour transition graph per teacher and report Pearson
+:math:`r > 0.9` between every pair of teachers. We fit one graph per model on the ReasoningFlow
+traces in ``data/`` (three reasoning teachers, two instruction models, the same AIME 2024 and
+argument problems), under each labeller, and compare every pair with
+:func:`metacot.graph.compare`: :math:`r` over the 16 entries, :math:`r` over the 12 off-diagonal
+entries, and the mean row Jensen–Shannon divergence, each with a 95% bootstrap interval from
+resampling traces. The LLM judge labels a fixed subsample only; so that its row can be read
+against the others, the ReasoningFlow labeller is also run on that same subsample.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pandas as pd
+
+from experiments._common import Claim, from_claim, output_dir, write
+from experiments._molecular import SOURCES, TEACHERS, by_source, judge_subsample, labelled, pair_kind
+from metacot import label
+from metacot.fit import fit_graph
+from metacot.graph import compare
+
+CLAIM = Claim(
+    id="M1",
+    paper="molecular-thought",
+    claim=(
+        "Behaviour transition graphs of different reasoning teachers are alike: Pearson r > 0.9 between "
+        "DeepSeek-R1, QwQ-32B and gpt-oss-120b (Chen et al. 2026, Fig. 5)."
+    ),
+    formalisation=(
+        "ReasoningFlow annotated traces (231; 3 teachers, 2 instruction models; AIME 2024 + argkp). One "
+        "Dirichlet(1) graph per model per labeller (reasoningflow mapping, keyword baseline, LLM judge "
+        "SmolLM2-135M on a subsample of 4 traces × 40 steps per model and domain; reasoningflow also on that "
+        "subsample). All 10 pairs: r (16 entries), r off-diagonal, mean JS, 95% trace-bootstrap intervals "
+        "(1000 replicates, seed 0; --quick: 200, judge subsample 1 × 8)."
+    ),
+    prediction="Teacher pairs have r > 0.9, and teachers are closer to each other than to instruction models.",
+    rule=(
+        "Under the primary labeller (reasoningflow, all traces): every teacher–teacher r > 0.9, and the mean "
+        "teacher–teacher r exceeds the mean teacher–instruction r. Other labellers are reported, not judged."
+    ),
+)
+
+
+def _labellings(quick: bool, results) -> dict[str, list]:
+    sub = judge_subsample(quick)
+    return {
+        "reasoningflow": labelled("reasoningflow", quick, results),
+        "keyword": labelled("keyword", quick, results),
+        "llm-judge (subsample)": labelled("llm-judge", quick, results),
+        "reasoningflow (subsample)": label.label_traces(sub, label.ReasoningFlowLabeller()),
+    }
+
+
+def similarity_table(labellings: dict[str, list], n_boot: int, seed: int = 0) -> pd.DataFrame:
+    """One row per labeller and model pair: r, r off-diagonal and mean JS with bootstrap intervals."""
+    rows = []
+    for name, traces in labellings.items():
+        groups = {s: t for s, t in by_source(traces).items() if t}
+        graphs = {s: fit_graph(t, method="dirichlet", prior=1.0) for s, t in groups.items()}
+        for a, b in itertools.combinations([s for s in SOURCES if s in graphs], 2):
+            c = compare(graphs[a], graphs[b], groups[a], groups[b], n_boot=n_boot, seed=seed)
+            row = {"labeller": name, "a": a, "b": b, "kind": pair_kind(a, b),
+                   "n_traces_a": len(groups[a]), "n_traces_b": len(groups[b])}
+            for stat, point in (("pearson", c.pearson), ("pearson_offdiag", c.pearson_offdiag), ("js_mean", c.js_mean)):
+                lo, hi = c.interval(stat)
+                row |= {stat: point, f"{stat}_lo": lo, f"{stat}_hi": hi}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _figure(data: pd.DataFrame):
+    from metacot.plots import pyplot
+
+    plt = pyplot()
+    labellers = list(dict.fromkeys(data["labeller"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colors = {"teacher-teacher": "tab:blue", "teacher-instruct": "tab:orange", "instruct-instruct": "tab:grey"}
+    for ax, stat in zip(axes, ("pearson", "pearson_offdiag")):
+        for j, lab in enumerate(labellers):
+            part = data[data["labeller"] == lab].reset_index(drop=True)
+            for i, row in part.iterrows():
+                x = j + (i - len(part) / 2) * 0.07
+                ax.errorbar(x, row[stat], yerr=[[row[stat] - row[f"{stat}_lo"]], [row[f"{stat}_hi"] - row[stat]]],
+                            fmt="o", ms=4, color=colors[row["kind"]], capsize=2)
+        ax.axhline(0.9, color="k", ls=":", lw=1)
+        ax.set_xticks(range(len(labellers)), [lab.replace(" (", "\n(") for lab in labellers], fontsize=8)
+        ax.set_title({"pearson": "Pearson r, 16 entries", "pearson_offdiag": "Pearson r, off-diagonal"}[stat])
+    axes[0].set_ylabel("r between two models' graphs (95% bootstrap CI)")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in colors.items()]
+    axes[1].legend(handles=handles, fontsize=8, loc="lower left")
+    fig.suptitle("M1: graph similarity between models, per labeller (dotted: the paper's r = 0.9)")
+    fig.tight_layout()
+    return fig
+
+
+def run(quick: bool = False, results=None) -> dict:
+    started = time.perf_counter()
+    out = output_dir(CLAIM.id, results)
+    data = similarity_table(_labellings(quick, out.parent), n_boot=200 if quick else 1000)
+    primary = data[data["labeller"] == "reasoningflow"]
+    tt = primary[primary["kind"] == "teacher-teacher"]
+    ti = primary[primary["kind"] == "teacher-instruct"]
+    passed = bool((tt["pearson"] > 0.9).all() and tt["pearson"].mean() > ti["pearson"].mean())
+    parts = []
+    for lab, part in data.groupby("labeller", sort=False):
+        t2 = part[part["kind"] == "teacher-teacher"]
+        t3 = part[part["kind"] == "teacher-instruct"]
+        pairs = ", ".join(
+            f"{r.a.split('-')[0]}/{r.b.split('-')[0]} {r.pearson:.2f} [{r.pearson_lo:.2f}, {r.pearson_hi:.2f}]"
+            for r in t2.itertuples()
+        )
+        parts.append(f"{lab}: teachers {pairs}; mean r teacher–teacher {t2['pearson'].mean():.2f} "
+                     f"(off-diag. {t2['pearson_offdiag'].mean():.2f}) vs teacher–instruct {t3['pearson'].mean():.2f} "
+                     f"(off-diag. {t3['pearson_offdiag'].mean():.2f})")
+    measured = "; ".join(parts) + (" (--quick)" if quick else "")
+    details = {"teachers": list(TEACHERS), "min_teacher_r": float(tt["pearson"].min()),
+               "mean_teacher_r": float(tt["pearson"].mean()), "mean_teacher_instruct_r": float(ti["pearson"].mean())}
+    verdict = from_claim(CLAIM, measured, passed, quick, **details)
+    return vars(write(verdict, data, _figure(data), out, started))
