@@ -30,9 +30,9 @@ SOURCES = TEACHERS + INSTRUCT
 REFERENCE_OF = {"DeepSeek-R1": "deepseek-r1-0528", "QwQ-32B": "qwq-32b", "gpt-oss-120b": "gpt-oss-120b"}
 LABELLERS = ("reasoningflow", "keyword", "llm-judge")
 
-#: Judge subsample: traces per (model, domain) and leading steps per trace (full run; quick: 1 x 8).
-JUDGE_TRACES, JUDGE_STEPS = 4, 40
-JUDGE_TRACES_QUICK, JUDGE_STEPS_QUICK = 1, 8
+#: Judge subsample: traces per (model, domain) and leading steps per trace (full run; quick: 1 x 4).
+JUDGE_TRACES, JUDGE_STEPS = 2, 30
+JUDGE_TRACES_QUICK, JUDGE_STEPS_QUICK = 1, 4
 
 
 @lru_cache(maxsize=1)

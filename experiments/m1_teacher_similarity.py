@@ -33,9 +33,9 @@ CLAIM = Claim(
     formalisation=(
         "ReasoningFlow annotated traces (231; 3 teachers, 2 instruction models; AIME 2024 + argkp). One "
         "Dirichlet(1) graph per model per labeller (reasoningflow mapping, keyword baseline, LLM judge "
-        "SmolLM2-135M on a subsample of 4 traces × 40 steps per model and domain; reasoningflow also on that "
+        "SmolLM2-135M on a subsample of the first 30 steps of 2 traces per model and domain; reasoningflow also on that "
         "subsample). All 10 pairs: r (16 entries), r off-diagonal, mean JS, 95% trace-bootstrap intervals "
-        "(1000 replicates, seed 0; --quick: 200, judge subsample 1 × 8)."
+        "(1000 replicates, seed 0; --quick: 200, judge subsample 1 trace × 4 steps)."
     ),
     prediction="Teacher pairs have r > 0.9, and teachers are closer to each other than to instruction models.",
     rule=(
@@ -84,8 +84,9 @@ def _figure(data: pd.DataFrame):
             part = data[data["labeller"] == lab].reset_index(drop=True)
             for i, row in part.iterrows():
                 x = j + (i - len(part) / 2) * 0.07
-                ax.errorbar(x, row[stat], yerr=[[row[stat] - row[f"{stat}_lo"]], [row[f"{stat}_hi"] - row[stat]]],
-                            fmt="o", ms=4, color=colors[row["kind"]], capsize=2)
+                # A percentile interval need not contain the point estimate, so draw it as a line, not error bars.
+                ax.vlines(x, row[f"{stat}_lo"], row[f"{stat}_hi"], color=colors[row["kind"]], lw=1)
+                ax.plot(x, row[stat], "o", ms=4, color=colors[row["kind"]])
         ax.axhline(0.9, color="k", ls=":", lw=1)
         ax.set_xticks(range(len(labellers)), [lab.replace(" (", "\n(") for lab in labellers], fontsize=8)
         ax.set_title({"pearson": "Pearson r, 16 entries", "pearson_offdiag": "Pearson r, off-diagonal"}[stat])

@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # pandas is imported only when confusion() is called
 __all__ = [
     "DEFAULT_MAPPING",
     "DEFAULT_PATTERNS",
+    "JUDGE_EXAMPLES",
     "JUDGE_RUBRIC",
     "KeywordLabeller",
     "LLMJudgeLabeller",
@@ -517,18 +518,21 @@ class KeywordLabeller:
 
 #: The judge's instructions: the four behaviours with the cues that tell them apart, in our own
 #: words after the definitions of Chen et al. (2026, Appendix E; see :mod:`metacot.behaviours`).
-JUDGE_RUBRIC = """You classify one step of a worked solution. Every step is exactly one of four kinds.
-
-normal: routine work that adds no new idea. Restating the problem, plain arithmetic, recalling a \
-fact, or the obvious next move.
-deep: a step that extends the argument. It derives something new from what came before: a \
-deduction, a chain of equations, a consequence ("therefore", "so", "this implies").
-reflect: the solver looks back at its own earlier work. It checks, doubts, verifies or corrects a \
-previous step ("wait", "let me check", "that is wrong", "confirm").
-explore: the solver opens a new direction. A different method, a new hypothesis or case, a \
-question to try ("alternatively", "what if", "maybe", "another approach").
-
+JUDGE_RUBRIC = """Label one step of a worked solution with exactly one word.
+normal: routine work that adds no new idea (restating, plain arithmetic, recalling a fact).
+deep: derives something new from earlier steps (a deduction, a chain of equations, "therefore").
+reflect: looks back to check, doubt or correct earlier work ("wait", "let me verify", "that is wrong").
+explore: opens a new direction (another method, a new case or hypothesis, "alternatively", "what if").
 Answer with one word: normal, deep, reflect or explore."""
+
+#: Worked examples shown before every query (ours); small models follow a demonstrated reply
+#: format far more reliably than an instruction alone.
+JUDGE_EXAMPLES: tuple[tuple[str, Behaviour], ...] = (
+    ("The question asks for the sum of the two roots.", Behaviour.NORMAL),
+    ("Since 2x = 8 and x divides 12, it follows that x = 4, so the product is 48.", Behaviour.DEEP),
+    ("Wait, let me double-check that sign; I think I dropped a minus earlier.", Behaviour.REFLECT),
+    ("Alternatively, maybe we could count the complement instead.", Behaviour.EXPLORE),
+)
 
 # Reply words accepted for each behaviour; the earliest one in the reply decides.
 _JUDGE_WORDS = re.compile(
@@ -546,10 +550,10 @@ def _clip(text: str, limit: int) -> str:
 class LLMJudgeLabeller:
     r"""Label each step by asking a language model to apply the behaviour rubric.
 
-    For step :math:`t` of a trace the judge sends one chat request: the rubric
-    (:data:`JUDGE_RUBRIC`) as the system message, and as the user message the problem, the
-    ``context_steps`` steps before :math:`t` and step :math:`t` itself, each clipped to
-    ``max_chars`` characters. The steps of one trace go to the sampler as one batch
+    For step :math:`t` of a trace the judge sends one chat request (:meth:`messages`): the rubric
+    (:data:`JUDGE_RUBRIC`) as the system message, one worked example per behaviour
+    (:data:`JUDGE_EXAMPLES`), and the query: the problem, the ``context_steps`` steps before
+    :math:`t` and step :math:`t` itself, each clipped to ``max_chars`` characters. The steps of one trace go to the sampler as one batch
     (``complete_batch``), so an OpenAI-compatible server answers them concurrently. The reply is
     parsed by :meth:`parse`: the first of the words *normal, deep, reflect(ion), explore/exploration*
     (or *routine*, *deduction*) decides.
@@ -568,7 +572,7 @@ class LLMJudgeLabeller:
         Anything with ``complete_batch(requests) -> list[str]`` and ``describe() -> dict``.
     context_steps : int, default 2
         Preceding steps shown to the judge.
-    max_chars : int, default 500
+    max_chars : int, default 300
         Characters kept of the problem and of each step (small models have small contexts).
     temperature : float, default 0.0
         Greedy decoding: a label should not depend on luck.
@@ -596,7 +600,7 @@ class LLMJudgeLabeller:
         sampler: Any,
         *,
         context_steps: int = 2,
-        max_chars: int = 500,
+        max_chars: int = 300,
         temperature: float = 0.0,
         max_tokens: int = 6,
         seed: int = 0,
@@ -649,16 +653,22 @@ class LLMJudgeLabeller:
         return _JUDGE_MAP[word]
 
     def messages(self, trace: Trace, i: int) -> tuple[dict[str, str], ...]:
-        """The chat messages that ask for the label of step ``i`` of ``trace``."""
+        """The chat messages that ask for the label of step ``i`` of ``trace``.
+
+        The rubric as the system message, :data:`JUDGE_EXAMPLES` as earlier user/assistant turns,
+        then the query: the problem, the preceding ``context_steps`` steps and step ``i``.
+        """
+        msgs = [{"role": "system", "content": JUDGE_RUBRIC}]
+        for text, b in JUDGE_EXAMPLES:
+            msgs += [{"role": "user", "content": f"Step: {text}\nLabel:"}, {"role": "assistant", "content": b.value}]
         lo = max(0, i - self.context_steps)
-        context = "\n".join(f"- {_clip(s.text, self.max_chars)}" for s in trace.steps[lo:i]) or "(none)"
-        user = (
-            f"Problem: {_clip(trace.problem, self.max_chars)}\n\n"
-            f"Earlier steps:\n{context}\n\n"
-            f"Step to classify: {_clip(trace.steps[i].text, self.max_chars)}\n\n"
-            "Kind (normal, deep, reflect or explore):"
-        )
-        return ({"role": "system", "content": JUDGE_RUBRIC}, {"role": "user", "content": user})
+        context = " ".join(_clip(s.text, self.max_chars) for s in trace.steps[lo:i])
+        query = f"Problem: {_clip(trace.problem, self.max_chars)}\n"
+        if context:
+            query += f"Earlier: {context}\n"
+        query += f"Step: {_clip(trace.steps[i].text, self.max_chars)}\nLabel:"
+        msgs.append({"role": "user", "content": query})
+        return tuple(msgs)
 
     def label(self, trace: Trace) -> Trace:
         """Return ``trace`` with every step's behaviour set by the judge."""

@@ -92,17 +92,25 @@ def heatmap(data: pd.DataFrame, index: str, columns: str, values: str, *, log: b
     return fig
 
 
-def transition_heatmap(P: np.ndarray, states: Sequence[str], *, title: str | None = None):
-    """A transition matrix as an annotated heat map (rows: from, columns: to)."""
+def transition_heatmap(P: np.ndarray, states: Sequence[str], *, title: str | None = None, ax=None):
+    """A transition matrix as an annotated heat map (rows: from, columns: to).
+
+    Draws into ``ax`` when given (returning its figure), else into a new figure.
+    """
     plt = pyplot()
     import seaborn as sns
 
-    fig, ax = plt.subplots(figsize=(4.4, 3.6))
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(4.4, 3.6))
+    else:
+        fig = ax.figure
     sns.heatmap(pd.DataFrame(np.asarray(P), index=list(states), columns=list(states)), ax=ax, annot=True,
                 fmt=".2f", cmap="rocket_r", vmin=0, vmax=1, cbar_kws={"label": "P(to | from)"})
     ax.set_xlabel("to")
     ax.set_ylabel("from")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig

@@ -329,7 +329,9 @@ def test_judge_prompt_holds_rubric_context_and_step():
     assert out.metadata["labeller"] == "llm-judge:rec" and out.metadata["judge_unparsed"] == []
     third = rec.requests[2]
     assert third.messages[0]["content"] == JUDGE_RUBRIC and third.seed == 5 and third.temperature == 0.0
-    user = third.messages[1]["content"]
+    assert [m["role"] for m in third.messages[1:-1]] == ["user", "assistant"] * 4  # one example per behaviour
+    assert {m["content"] for m in third.messages[2:-1:2]} == {b.value for b in BEHAVIOURS}
+    user = third.messages[-1]["content"]
     assert "Find x." in user and "C3." in user and "B2." in user and "A1." not in user  # one step of context
 
 
