@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "M1": "m1_teacher_similarity",
     "M2": "m2_sample_size",
     "M3": "m3_reference_graphs",
+    "M4": "m4_mixing",
 }
 
 

@@ -544,7 +544,7 @@ def _apply_labeller(labeller: Any, traces: Iterable[Trace]) -> list[Trace]:
 
 def fit_graph(
     traces: Iterable[Trace],
-    method: Literal["mle", "dirichlet"] = "dirichlet",
+    method: Literal["mle", "dirichlet", "pymc", "hierarchical"] = "dirichlet",
     prior: float | Any = 1.0,
     labeller: Any = None,
     *,
@@ -561,7 +561,13 @@ def fit_graph(
     * ``method="dirichlet"``: the posterior mean
       :math:`(N_{ij} + \alpha^0_{ij}) / (N_{i\cdot} + \sum_j \alpha^0_{ij})`
       (:func:`fit_dirichlet`); the graph keeps the posterior concentration in
-      :attr:`BehaviourGraph.posterior`.
+      :attr:`BehaviourGraph.posterior`;
+    * ``method="pymc"``: the same model sampled by PyMC (:func:`metacot.hierarchical.fit_pymc`),
+      a check on the closed form and the base of richer models;
+    * ``method="hierarchical"``: rows partially pooled across the traces' source models
+      (:func:`metacot.hierarchical.fit_hierarchical`); one graph comes back, the population graph.
+      Call :func:`~metacot.hierarchical.fit_hierarchical` itself for the per-source graphs, the
+      pooling strengths and the convergence diagnostics.
 
     The marginal :math:`\hat\pi(b)` is the frequency of each behaviour among labelled steps
     (Chen et al., 2026 compare teachers by the pair :math:`(P, \pi)`).
@@ -569,9 +575,10 @@ def fit_graph(
     Parameters
     ----------
     traces : iterable of Trace
-    method : {"mle", "dirichlet"}
+    method : {"mle", "dirichlet", "pymc", "hierarchical"}
     prior : float or array_like, shape (k, k)
-        Dirichlet prior concentration; ignored by ``"mle"``.
+        Dirichlet prior concentration of ``"dirichlet"`` and ``"pymc"``; ignored by ``"mle"`` and
+        ``"hierarchical"`` (which has its own hyperpriors).
     labeller : callable or object with ``.label``, optional
         Applied to every trace first (``Trace -> Trace``); its ``name`` attribute (or its
         qualified name) goes into the provenance. Without it the steps' existing behaviours are used.
@@ -599,11 +606,29 @@ def fit_graph(
     """
     from metacot.graph import BehaviourGraph, Provenance
 
-    if method not in ("mle", "dirichlet"):
-        raise InvalidArgumentError(f"method must be 'mle' or 'dirichlet', got {method!r}")
+    if method not in ("mle", "dirichlet", "pymc", "hierarchical"):
+        raise InvalidArgumentError(
+            f"method must be 'mle', 'dirichlet', 'pymc' or 'hierarchical', got {method!r}"
+        )
     traces = list(traces)
     if labeller is not None:
         traces = _apply_labeller(labeller, traces)
+    if method in ("pymc", "hierarchical"):
+        from dataclasses import replace
+
+        from metacot import hierarchical
+
+        # The traces are labelled already (above); the labeller's name still goes into the provenance.
+        if method == "pymc":
+            g = hierarchical.fit_pymc(traces, prior, states=states).graph
+        else:
+            g = hierarchical.fit_hierarchical(hierarchical.by_source(traces), states=states).population
+        prov = g.provenance
+        if labeller is not None:
+            prov = replace(prov, labeller=_labeller_name(labeller))
+        if sources is not None:
+            prov = replace(prov, sources=tuple(sources))
+        return replace(g, provenance=prov)
     tally = tally_transitions(traces, states)
     if tally.counts.sum() == 0:
         raise InvalidArgumentError(

@@ -15,8 +15,10 @@ from experiments.ledger import write_ledgers
 #: Verdicts of the --quick runs, recorded from the runs themselves. A failed prediction is a
 #: finding (it stays FAIL in the ledger); this table makes any change of verdict fail a test.
 #: P1 and C1 fail in their full runs too (see their ledger rows); S1 and S2 fail only in their full runs,
-#: whose 50 and 30 seeds include family-B seeds that the quick runs' 10 seeds miss.
-QUICK_VERDICT = {exp_id: True for exp_id in REGISTRY} | {"P1": False, "C1": False}
+#: whose 50 and 30 seeds include family-B seeds that the quick runs' 10 seeds miss. M3 fails in full too
+#: (our graphs do not reproduce the paper's Figure 5); M4 fails in full on a near-tie of pooling strengths,
+#: and its quick run also misses the r_hat bound with 2 chains x 500 draws.
+QUICK_VERDICT = {exp_id: True for exp_id in REGISTRY} | {"P1": False, "C1": False, "M3": False, "M4": False}
 
 
 def test_loglog_slope_recovers_a_power_law_and_its_interval():
@@ -45,12 +47,14 @@ def test_ledger_lists_every_experiment_with_its_verdict(tmp_path):
         {"id": "H1", "claim": claim.claim, "prediction": claim.prediction, "measured": "slope -0.999",
          "passed": False, "quick": False, "figure": "figure.png"}
     ))
-    [path] = write_ledgers(tmp_path / "results", tmp_path / "papers")
-    text = path.read_text()
+    paths = {p.stem: p for p in write_ledgers(tmp_path / "results", tmp_path / "papers")}
+    text = paths["metastable-cot"].read_text()
     assert "| H1 |" in text and "**FAIL**" in text and "slope -0.999" in text
     assert "(../results/H1/figure.png)" in text
+    both = text + paths["molecular-thought"].read_text()
     for exp_id in REGISTRY:
-        assert f"| {exp_id} |" in text
+        assert f"| {exp_id} |" in both
+        assert (f"| {exp_id} |" in text) == (load(exp_id).CLAIM.paper == "metastable-cot")
 
 
 def test_unknown_experiment_is_refused():

@@ -241,3 +241,18 @@ def test_fit_graph_errors():
     # Under MLE a behaviour never followed by another step has no row.
     with pytest.raises(InvalidArgumentError, match="reflect"):
         fit_graph([make_trace(["normal", "deep", "normal", "explore", "normal"])], method="mle")
+
+
+@pytest.mark.slow
+def test_fit_graph_pymc_agrees_with_the_closed_form():
+    # Same model, sampled: 2 chains x 500 draws (seed 0); tolerance 0.03 per entry, about 5 MC standard
+    # errors for these counts (posterior sd <= 0.07, ESS >= 500).
+    pytest.importorskip("pymc")
+    from metacot.traces import Step, Trace
+
+    seq = ["normal", "deep", "normal", "reflect", "explore", "normal", "deep", "deep", "normal", "explore"] * 3
+    t = Trace("t", "q", tuple(Step("x", i, i + 1, b) for i, b in enumerate(seq)), "x" * len(seq), source_model="m")
+    g = fit_graph([t], method="pymc", labeller=None)
+    ref = fit_graph([t], method="dirichlet")
+    assert g.provenance.method == "pymc" and g.provenance.sources == ("m",)
+    np.testing.assert_allclose(g.P, ref.P, atol=0.03)
