@@ -30,6 +30,7 @@ REGISTRY: dict[str, str] = {
     "M2": "m2_sample_size",
     "M3": "m3_reference_graphs",
     "M4": "m4_mixing",
+    "X1": "x1_molesyn",
 }
 
 

@@ -24,23 +24,33 @@ __all__ = [
     "Simulation",
     "__version__",
     "behaviours",
+    "dynamics",
     "errors",
     "exact",
     "families",
     "fit",
     "fit_graph",
+    "geometry",
     "graph",
+    "hierarchical",
     "label",
+    "plots",
     "simulate",
+    "sweep",
+    "synth",
     "traces",
 ]
 
 _LAZY = {"simulate": "metacot.simulation", "Simulation": "metacot.simulation"}
+# Submodules loaded on first use: they bring in numba kernels, plotting or optional dependencies.
+_LAZY_MODULES = {"dynamics", "geometry", "hierarchical", "plots", "sweep", "synth"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"metacot.{name}")
     raise AttributeError(f"module 'metacot' has no attribute {name!r}")

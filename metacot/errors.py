@@ -84,3 +84,18 @@ class GraphFormatError(MetacotError, ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{self.path}: field {field!r}: {reason}")
+
+
+class SamplerError(MetacotError, RuntimeError):
+    """A language-model backend (:mod:`metacot.synth.samplers`) failed or gave an unusable reply."""
+
+
+class ServerUnavailableError(SamplerError, ConnectionError):
+    """Nothing usable answers at a model server's URL: refused, timed out, or transient errors persisted.
+
+    The message names the URL and the number of attempts made.
+    """
+
+
+class BadResponseError(SamplerError, ValueError):
+    """A model server answered, but not with an OpenAI-style chat completion (non-JSON, no choices, ...)."""

@@ -1,0 +1,48 @@
+"""MoLE-Syn: graph-driven synthesis of long chains of thought with real language models.
+
+* :mod:`metacot.synth.samplers` -- the :class:`Sampler` protocol (chat messages in, text out) and
+  its implementations: :class:`LlamaCppSampler` (embedded llama.cpp, SmolLM2-135M-Instruct by
+  default), :class:`OpenAISampler` (any OpenAI-compatible server) and :class:`ScriptedSampler`
+  (canned replies for tests);
+* :mod:`metacot.synth.prompts` -- one prompt per behaviour, after Chen et al. (2026), *The
+  Molecular Structure of Thought*, Appendix E (our wording);
+* :mod:`metacot.synth.molesyn` -- :func:`molesyn`, the resumable walk-and-generate driver.
+
+Importing this package loads neither llama.cpp nor httpx; they are imported on first use, and a
+missing one raises :class:`~metacot.errors.MissingDependencyError` naming the ``llm`` extra.
+
+Examples
+--------
+>>> from metacot import synth
+>>> synth.ChatRequest([{"role": "user", "content": "hi"}]).max_tokens
+256
+>>> sorted(synth.__all__)[:3]
+['ChatRequest', 'LlamaCppSampler', 'OpenAISampler']
+"""
+
+from __future__ import annotations
+
+from metacot.synth.molesyn import SynthResult, check_answer, extract_boxed, molesyn
+from metacot.synth.samplers import (
+    ChatRequest,
+    LlamaCppSampler,
+    OpenAISampler,
+    Sampler,
+    ScriptedSampler,
+    chat,
+    default_gguf,
+)
+
+__all__ = [
+    "ChatRequest",
+    "LlamaCppSampler",
+    "OpenAISampler",
+    "Sampler",
+    "ScriptedSampler",
+    "SynthResult",
+    "chat",
+    "check_answer",
+    "default_gguf",
+    "extract_boxed",
+    "molesyn",
+]
