@@ -30,6 +30,9 @@ REGISTRY: dict[str, str] = {
     "M2": "m2_sample_size",
     "M3": "m3_reference_graphs",
     "M4": "m4_mixing",
+    "M5": "m5_geometry",
+    "M6": "m6_oscillation",
+    "M7": "m7_chain_oscillation",
     "X1": "x1_molesyn",
 }
 

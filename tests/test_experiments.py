@@ -17,8 +17,11 @@ from experiments.ledger import write_ledgers
 #: P1 and C1 fail in their full runs too (see their ledger rows); S1 and S2 fail only in their full runs,
 #: whose 50 and 30 seeds include family-B seeds that the quick runs' 10 seeds miss. M3 fails in full too
 #: (our graphs do not reproduce the paper's Figure 5); M4 fails in full on a near-tie of pooling strengths,
-#: and its quick run also misses the r_hat bound with 2 chains x 500 draws.
-QUICK_VERDICT = {exp_id: True for exp_id in REGISTRY} | {"P1": False, "C1": False, "M3": False, "M4": False}
+#: and its quick run also misses the r_hat bound with 2 chains x 500 draws. M5 (stride and volume
+#: directions differ from the paper's) and M7 (a first-order chain under-produces validation phases)
+#: fail in full and quick.
+QUICK_VERDICT = {exp_id: True for exp_id in REGISTRY} | {"P1": False, "C1": False, "M3": False, "M4": False,
+                                                            "M5": False, "M7": False}
 
 
 def test_loglog_slope_recovers_a_power_law_and_its_interval():
