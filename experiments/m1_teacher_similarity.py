@@ -55,6 +55,26 @@ def _labellings(quick: bool, results) -> dict[str, list]:
     }
 
 
+def agreement_table(labellings: dict[str, list]) -> pd.DataFrame:
+    """Step-level agreement and Cohen's kappa between labellers, on the traces both labelled."""
+    sub_keyword = label.label_traces(labellings["reasoningflow (subsample)"], label.KeywordLabeller())
+    pairs = [
+        ("reasoningflow", "keyword", labellings["reasoningflow"], labellings["keyword"]),
+        ("llm-judge", "reasoningflow", labellings["llm-judge (subsample)"], labellings["reasoningflow (subsample)"]),
+        ("llm-judge", "keyword", labellings["llm-judge (subsample)"], sub_keyword),
+    ]
+    rows = []
+    for a, b, ta, tb in pairs:
+        agree = label.agreement(ta, tb)
+        rows.append({"a": a, "b": b, "traces": len(ta), **agree})
+    judged = labellings["llm-judge (subsample)"]
+    unparsed = sum(len(t.metadata.get("judge_unparsed", ())) for t in judged)
+    rows.append({"a": "llm-judge", "b": "(unparsed replies)", "traces": len(judged),
+                 "n": sum(len(t) for t in judged), "agreement": float("nan"), "expected": float("nan"),
+                 "kappa": float("nan"), "unparsed": unparsed})
+    return pd.DataFrame(rows)
+
+
 def similarity_table(labellings: dict[str, list], n_boot: int, seed: int = 0) -> pd.DataFrame:
     """One row per labeller and model pair: r, r off-diagonal and mean JS with bootstrap intervals."""
     rows = []
@@ -101,7 +121,10 @@ def _figure(data: pd.DataFrame):
 def run(quick: bool = False, results=None) -> dict:
     started = time.perf_counter()
     out = output_dir(CLAIM.id, results)
-    data = similarity_table(_labellings(quick, out.parent), n_boot=200 if quick else 1000)
+    labellings = _labellings(quick, out.parent)
+    data = similarity_table(labellings, n_boot=200 if quick else 1000)
+    agree = agreement_table(labellings)
+    agree.to_csv(out / "labeller_agreement.csv", index=False)
     primary = data[data["labeller"] == "reasoningflow"]
     tt = primary[primary["kind"] == "teacher-teacher"]
     ti = primary[primary["kind"] == "teacher-instruct"]
@@ -117,8 +140,10 @@ def run(quick: bool = False, results=None) -> dict:
         parts.append(f"{lab}: teachers {pairs}; mean r teacher–teacher {t2['pearson'].mean():.2f} "
                      f"(off-diag. {t2['pearson_offdiag'].mean():.2f}) vs teacher–instruct {t3['pearson'].mean():.2f} "
                      f"(off-diag. {t3['pearson_offdiag'].mean():.2f})")
-    measured = "; ".join(parts) + (" (--quick)" if quick else "")
-    details = {"teachers": list(TEACHERS), "min_teacher_r": float(tt["pearson"].min()),
+    agree_text = ", ".join(f"{r.a} vs {r.b} {r.agreement:.1%} (κ {r.kappa:.2f}, {r.n} steps)"
+                           for r in agree.itertuples() if not r.b.startswith("("))
+    measured = "; ".join(parts) + f". Labeller agreement: {agree_text}" + (" (--quick)" if quick else "")
+    details = {"labeller_agreement": agree.to_dict(orient="records"),"teachers": list(TEACHERS), "min_teacher_r": float(tt["pearson"].min()),
                "mean_teacher_r": float(tt["pearson"].mean()), "mean_teacher_instruct_r": float(ti["pearson"].mean())}
     verdict = from_claim(CLAIM, measured, passed, quick, **details)
     return vars(write(verdict, data, _figure(data), out, started))
