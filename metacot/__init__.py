@@ -36,12 +36,13 @@ __all__ = [
     "label",
     "plots",
     "simulate",
+    "simulate_many",
     "sweep",
     "synth",
     "traces",
 ]
 
-_LAZY = {"simulate": "metacot.simulation", "Simulation": "metacot.simulation"}
+_LAZY = {"simulate": "metacot.simulation", "simulate_many": "metacot.simulation", "Simulation": "metacot.simulation"}
 # Submodules loaded on first use: they bring in numba kernels, plotting or optional dependencies.
 _LAZY_MODULES = {"dynamics", "geometry", "hierarchical", "plots", "sweep", "synth"}
 

@@ -5,11 +5,12 @@ hitting time of a chain family and, with ``--walkers``, a Monte Carlo estimate b
 ``metacot experiments ID... [--quick]`` runs experiments from a source checkout (it forwards to
 ``python -m experiments``).
 
-``metacot label TRACES -o OUT.jsonl [--labeller reasoningflow|keyword]`` labels traces (a
+``metacot label TRACES -o OUT.jsonl [--labeller reasoningflow|keyword|llm-judge]`` labels traces (a
 ReasoningFlow file or folder, or a metacot trace JSONL file) into the four behaviours;
 ``metacot fit TRACES.jsonl -o GRAPH.json [--method dirichlet|mle] [--prior A] [--source MODEL]``
 fits a behaviour graph; ``metacot graph show GRAPH.json|REFERENCE [--png FILE]`` prints a graph
-and draws its heat map. Later subcommands (synth, sweep) join this parser.
+and draws its heat map. ``metacot synth`` (:mod:`metacot.synth.cli`) writes MoLE-Syn traces and
+``metacot sweep`` (:mod:`metacot.sweep`) runs parameter sweeps.
 """
 
 from __future__ import annotations
@@ -59,7 +60,18 @@ def _read_any_traces(path: str):
 def _label(args: argparse.Namespace) -> int:
     from metacot import label, traces
 
-    labeller = label.ReasoningFlowLabeller() if args.labeller == "reasoningflow" else label.KeywordLabeller()
+    if args.labeller == "llm-judge":
+        from metacot.synth import samplers
+
+        if args.base_url:
+            sampler = samplers.OpenAISampler(args.base_url, args.model, concurrency=args.concurrency)
+        else:
+            sampler = samplers.LlamaCppSampler()
+        labeller = label.LLMJudgeLabeller(sampler)
+    elif args.labeller == "reasoningflow":
+        labeller = label.ReasoningFlowLabeller()
+    else:
+        labeller = label.KeywordLabeller()
     labelled = label.label_traces(_read_any_traces(args.traces), labeller)
     n = traces.write_traces(args.output, labelled)
     print(f"labelled {n} traces with {labeller.name!r}: {args.output}")
@@ -123,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     lb = sub.add_parser("label", help="label traces into the four behaviours")
     lb.add_argument("traces", help="ReasoningFlow annotated file/folder, or a metacot trace .jsonl")
     lb.add_argument("-o", "--output", required=True, help="output trace JSONL")
-    lb.add_argument("--labeller", choices=["reasoningflow", "keyword"], default="reasoningflow")
+    lb.add_argument("--labeller", choices=["reasoningflow", "keyword", "llm-judge"], default="reasoningflow")
+    lb.add_argument("--base-url", default=None, help="llm-judge: an OpenAI-compatible server (default: the embedded model)")
+    lb.add_argument("--model", default=None, help="llm-judge: model name on that server")
+    lb.add_argument("--concurrency", type=int, default=8, help="llm-judge: requests in flight at once")
     lb.set_defaults(run=_label)
 
     ft = sub.add_parser("fit", help="fit a behaviour graph to labelled traces")
@@ -140,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("graph", help="graph JSON path, or a reference name such as deepseek-r1-0528")
     show.add_argument("--png", default=None, help="write a heat map PNG here")
     show.set_defaults(run=_graph_show)
+
+    # Subcommands whose modules own their arguments; both modules import nothing heavy at load time.
+    from metacot import sweep
+    from metacot.synth import cli as synth_cli
+
+    synth_cli.register(sub)
+    sweep.register(sub)
 
     args = parser.parse_args(argv)
     from metacot.errors import MetacotError

@@ -99,3 +99,15 @@ class ServerUnavailableError(SamplerError, ConnectionError):
 
 class BadResponseError(SamplerError, ValueError):
     """A model server answered, but not with an OpenAI-style chat completion (non-JSON, no choices, ...)."""
+
+
+class CudaUnavailableError(MissingDependencyError, BackendUnavailableError):
+    """The CUDA backend cannot run: numba-cuda or CuPy is missing, or there is no usable GPU.
+
+    Both a :class:`MissingDependencyError` (an ``ImportError`` naming the ``gpu`` extra) and a
+    :class:`BackendUnavailableError`, so either ``except`` clause catches it.
+    """
+
+
+class ConvergenceError(MetacotError, RuntimeError):
+    """MCMC output failed a convergence check (:math:`\\hat R`, effective sample size or divergences)."""

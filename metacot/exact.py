@@ -24,7 +24,7 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from metacot.chain import Chain, as_state_set
-from metacot.errors import InvalidChainError
+from metacot.errors import InvalidChainError, UnknownBackendError
 
 __all__ = [
     "HittingTimeDistribution",
@@ -135,7 +135,7 @@ def _target(chain: Chain, target: Any) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- hitting times
-def hitting_times(chain: Chain, target: Any = None) -> np.ndarray:
+def hitting_times(chain: Chain, target: Any = None, backend: str = "cpu") -> np.ndarray:
     r"""Expected number of steps to reach the target, from every state.
 
     With :math:`T` the target set and :math:`\tau = \min\{t \ge 0 : X_t \in T\}`,
@@ -152,6 +152,10 @@ def hitting_times(chain: Chain, target: Any = None) -> np.ndarray:
     chain : Chain
     target : int or iterable of int, optional
         Overrides ``chain.target``.
+    backend : {"cpu", "cuda"}
+        ``"cuda"`` solves the same system on the GPU with CuPy
+        (:func:`metacot.kernels.gpu_exact.hitting_times_cuda`: preconditioned GMRES, refined until
+        the residual meets its tolerance, else an error); it needs the ``gpu`` extra and a GPU.
 
     Returns
     -------
@@ -165,6 +169,12 @@ def hitting_times(chain: Chain, target: Any = None) -> np.ndarray:
     >>> round(float(hitting_times(c)[c.start]), 6)
     4819.0
     """
+    if backend == "cuda":
+        from metacot.kernels.gpu_exact import hitting_times_cuda
+
+        return hitting_times_cuda(chain, target)
+    if backend != "cpu":
+        raise UnknownBackendError(f"unknown backend {backend!r} for hitting_times; valid names are 'cpu', 'cuda'")
     P = chain.P
     T = _target(chain, target)
     is_target = np.zeros(chain.n_states, dtype=bool)

@@ -46,7 +46,7 @@ import numpy as np
 
 from metacot.behaviours import BEHAVIOURS, Behaviour
 from metacot.chain import readonly as _readonly
-from metacot.errors import InvalidArgumentError, MetacotError, MissingDependencyError
+from metacot.errors import ConvergenceError, InvalidArgumentError, MissingDependencyError
 from metacot.fit import (
     DirichletPosterior,
     TransitionTally,
@@ -86,10 +86,6 @@ ESS_PER_CHAIN = 100
 DEFAULT_KAPPA_PRIOR = (math.log(100.0), 2.0)
 
 _INSTALL_HINT = "pip install metacot[bayes]"
-
-
-class ConvergenceError(MetacotError, RuntimeError):
-    """NUTS output failed a convergence check (:math:`\\hat R`, ESS or divergences)."""
 
 
 class ConvergenceWarning(UserWarning):
@@ -345,7 +341,7 @@ class Diagnostics:
         >>> Diagnostics(1.2, 10.0, 10.0, 0, 2, 100).check("raise")
         Traceback (most recent call last):
         ...
-        metacot.hierarchical.ConvergenceError: NUTS did not converge: max r_hat 1.2 > 1.01 (at ?); ...
+        metacot.errors.ConvergenceError: NUTS did not converge: max r_hat 1.2 > 1.01 (at ?); ...
         """
         _check_mode(action)
         found = self.problems(r_hat_max, ess_min, max_divergences)

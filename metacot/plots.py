@@ -114,3 +114,115 @@ def transition_heatmap(P: np.ndarray, states: Sequence[str], *, title: str | Non
     if own:
         fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- sweep tables
+def _ok_rows(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of a sweep table that succeeded and have every column needed."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        from metacot.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"the sweep table has no column {missing[0]!r}; columns: {', '.join(table.columns)}")
+    rows = table if "error" not in table.columns else table[table["error"].isna()]
+    return rows.dropna(subset=list(columns))
+
+
+def sweep_scaling(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, logx: bool = True,
+                  logy: bool = True, title: str | None = None):
+    r"""A scaling curve from a sweep table: the mean of ``y`` over replicates against ``x``, one line per ``hue``.
+
+    Rows are grouped by (``hue``, ``x``); the line is the mean of ``y`` and the band its 95%
+    confidence interval across replicates (:func:`seaborn.lineplot`). Rows with an ``error`` are
+    left out. On log-log axes a power law :math:`y \propto x^{a}` is a straight line of slope
+    :math:`a` (for example :math:`\mathbb E[\tau] \propto \varepsilon^{-1}`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table from :func:`metacot.sweep.run_sweep`.
+    x, y : str
+        Columns of the abscissa (a parameter) and of the value (a metric).
+    hue : str, optional
+        Column whose values get one line each.
+    logx, logy : bool
+        Logarithmic axes (default both).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"eps": [0.1, 0.01, 0.1, 0.01], "K": [2, 2, 3, 3], "exact_mean": [88.0, 808.0, 176.0, 1616.0]})
+    >>> fig = sweep_scaling(t, "eps", "exact_mean", hue="K")
+    >>> len(fig.axes[0].lines) >= 2
+    True
+    """
+    plt = pyplot()
+    import seaborn as sns
+
+    cols = [x, y] + ([hue] if hue else [])
+    data = _ok_rows(table, cols)
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    palette = "colorblind" if hue else None
+    sns.lineplot(data=data, x=x, y=y, hue=hue, marker="o", errorbar=("ci", 95), palette=palette, ax=ax,
+                 legend="full" if hue else False)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_heatmap(table: pd.DataFrame, x: str, y: str, value: str, *, log: bool = True, agg: str = "mean",
+                  title: str | None = None):
+    r"""A heat map of a metric over two sweep parameters (aggregated over replicates).
+
+    Cell :math:`(i, j)` shows :math:`\operatorname{agg}\{v : x = x_j, y = y_i\}`, in
+    :math:`\log_{10}` when ``log`` (values must then be positive). Rows with an ``error`` are
+    left out.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table from :func:`metacot.sweep.run_sweep`.
+    x, y : str
+        Parameters on the horizontal and vertical axes.
+    value : str
+        The metric.
+    log : bool
+        Colour by :math:`\log_{10}` of the value (default).
+    agg : str
+        Aggregation over replicates (any pandas aggregation name).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"eps": [0.1, 0.01, 0.1, 0.01], "K": [2, 2, 3, 3], "exact_mean": [88.0, 808.0, 176.0, 1616.0]})
+    >>> sweep_heatmap(t, "eps", "K", "exact_mean").axes[0].get_xlabel()
+    'eps'
+    """
+    plt = pyplot()
+    import seaborn as sns
+
+    data = _ok_rows(table, [x, y, value])
+    grid = data.pivot_table(index=y, columns=x, values=value, aggfunc=agg)
+    shown = np.log10(grid) if log else grid
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    sns.heatmap(shown, ax=ax, cmap="viridis", annot=grid.size <= 64, fmt=".2f",
+                cbar_kws={"label": f"log10 {value}" if log else value})
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -5,8 +5,10 @@ Many independent walkers :math:`X^{(w)}_0, X^{(w)}_1, \dots` follow the chain fr
 built for throughput: one alias table per row of :math:`P` (:mod:`metacot.kernels.alias`) makes a
 step :math:`O(1)` whatever the degree, a counter-based generator (:mod:`metacot.kernels.rng`) gives
 every walker its own reproducible stream, and the numba kernels (:mod:`metacot.kernels.cpu`)
-advance walkers in lockstep blocks on every core. Results depend only on the seed: not on the
-backend, the thread count or the batch size.
+advance walkers in lockstep blocks on every core; the CUDA kernels (:mod:`metacot.kernels.gpu`) run
+one thread per walker on a GPU. Results depend only on the seed: not on the backend, the thread
+count or the batch size. :func:`simulate_many` runs many chains at once, in a single kernel launch
+on the GPU (a whole sweep grid of small chains).
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ __all__ = [
     "Simulation",
     "UnknownBackendError",
     "simulate",
+    "simulate_many",
     "start_thresholds",
 ]
 
 #: Names accepted by ``simulate(backend=...)``.
-BACKENDS = ("auto", "numba", "numpy")
+BACKENDS = ("auto", "numba", "numpy", "cuda")
 
 #: Refuse a request that needs more than this fraction of the available memory.
 MEMORY_FRACTION = 0.8
@@ -112,7 +115,7 @@ class Simulation:
     seed : int
         The 64-bit seed of the Philox streams (drawn from the generator if one was passed).
     backend : str
-        The backend that ran (``"numba"`` or ``"numpy"``; never ``"auto"``).
+        The backend that ran (``"numba"``, ``"numpy"`` or ``"cuda"``; never ``"auto"``).
     n_walkers, max_steps : int
         The request.
 
@@ -241,18 +244,26 @@ def _as_seed(seed: Any) -> int:
 
 
 def _auto_backend() -> str:
-    """The backend ``"auto"`` stands for.
+    """The backend ``"auto"`` stands for: ``"cuda"`` on a real GPU, else ``"numba"``.
 
-    Hook for the GPU backend: once a ``"cuda"`` backend exists, return it here when
-    ``numba.cuda.is_available()``; the CPU kernels are the fallback.
+    Never ``"cuda"`` under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), which runs the
+    kernels correctly but thousands of times slower than the CPU kernels. The probe is cached and
+    does not import ``numba.cuda`` on machines without an NVIDIA driver.
     """
-    return "numba"
+    from metacot.kernels.gpu import cuda_available
+
+    return "cuda" if cuda_available() else "numba"
 
 
 def _resolve_backend(backend: Any) -> str:
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise UnknownBackendError(f"unknown backend {backend!r}; valid names are {', '.join(map(repr, BACKENDS))}")
-    return _auto_backend() if backend == "auto" else backend
+    name = _auto_backend() if backend == "auto" else backend
+    if name == "cuda":
+        from metacot.kernels.gpu import require_cuda
+
+        require_cuda()
+    return name
 
 
 def start_thresholds(mu: np.ndarray) -> tuple[np.ndarray, int]:
@@ -329,6 +340,9 @@ def _memory_needed(n_states: int, nnz: int, n_walkers: int, max_steps: int, reco
         parts["paths"] = n_walkers * (max_steps + 1) * 4
     if backend == "numpy":
         parts["numpy temporaries"] = n_walkers * 8 * 12
+    if backend == "cuda":
+        # the launch copies its results to the host in one piece before they are split
+        parts["device results copied back"] = n_walkers * 17 + (4 * n_walkers * (max_steps + 1) if record_paths else 0)
     return parts
 
 
@@ -433,9 +447,12 @@ def simulate(chain, n_walkers, max_steps, start=None, target=None, seed=0, backe
         Target states; overrides ``chain.target``. With neither, there is no target.
     seed : int or numpy.random.Generator
         A seed in :math:`[0, 2^{64})`, or a generator from which one ``uint64`` is drawn.
-    backend : {"auto", "numba", "numpy"}
-        ``"numba"``: parallel CPU kernels. ``"numpy"``: the slow vectorised reference, giving
-        identical results. ``"auto"``: the fastest available (numba today).
+    backend : {"auto", "numba", "numpy", "cuda"}
+        ``"numba"``: parallel CPU kernels. ``"numpy"``: the slow vectorised reference.
+        ``"cuda"``: the GPU kernels of :mod:`metacot.kernels.gpu` (numba-cuda, CuPy arrays; needs
+        the ``gpu`` extra and an NVIDIA GPU, or ``NUMBA_ENABLE_CUDASIM=1`` for the slow
+        simulator). ``"auto"``: ``"cuda"`` when a real GPU is usable, else ``"numba"`` (never the
+        simulator). All give identical results for a seed.
     record_paths : bool
         Keep every path, an ``(n_walkers, max_steps + 1)`` int32 array (mind the memory).
     count_visits : bool
@@ -458,6 +475,10 @@ def simulate(chain, n_walkers, max_steps, start=None, target=None, seed=0, backe
     UnknownBackendError
         ``backend`` is not one of the names above (a ``BackendUnavailableError`` and a
         ``ValueError``).
+    BackendUnavailableError
+        ``backend="cuda"`` without a usable GPU (and without the simulator); when numba-cuda is
+        not installed, a :class:`~metacot.kernels.gpu.CudaUnavailableError`, which is also a
+        ``MissingDependencyError`` naming the ``gpu`` extra.
     InvalidArgumentError
         ``n_walkers < 1``, ``max_steps < 0`` or a seed outside :math:`[0, 2^{64})` (a
         ``ValueError``); a ``TypeError`` for non-integer counts or seeds.
@@ -493,6 +514,39 @@ def simulate(chain, n_walkers, max_steps, start=None, target=None, seed=0, backe
     >>> sim.hitting_times.shape, sim.visits.sum() == (sim.hitting_times + 1).sum()
     ((1000,), np.True_)
     """
+    req = _prepare(chain, n_walkers, max_steps, start, target, seed, backend, record_paths, count_visits)
+    _check_memory(req.memory())
+    return _execute(req, progress)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A validated simulation request: everything :func:`_execute` needs, nothing allocated yet."""
+
+    chain: Chain
+    n_walkers: int
+    max_steps: int
+    backend: str
+    seed: int
+    start_state: int | None
+    mu: np.ndarray | None
+    target: np.ndarray | None
+    record_paths: bool
+    count_visits: bool
+    n_chunks: int
+
+    def memory(self) -> dict[str, int]:
+        return _memory_needed(self.chain.n_states, self.chain.nnz, self.n_walkers, self.max_steps,
+                              self.record_paths, self.count_visits, self.backend, self.n_chunks)
+
+    def table(self) -> np.ndarray:
+        """The alias table with the target rows emptied (the kernels' "hit" mark)."""
+        table = _alias_table(self.chain.P)
+        return table.with_empty_rows(self.target) if self.target is not None else table.table
+
+
+def _prepare(chain, n_walkers, max_steps, start, target, seed, backend, record_paths, count_visits) -> _Request:
+    """Validate a request (arguments, backend, start, target, reachability) in :func:`simulate`'s order."""
     if not isinstance(chain, Chain):
         raise TypeError(f"chain must be a metacot.Chain, got {type(chain).__name__}")
     n_walkers = _as_count(n_walkers, "n_walkers", 1)
@@ -518,46 +572,174 @@ def simulate(chain, n_walkers, max_steps, start=None, target=None, seed=0, backe
     tgt = None if t is None else as_state_set(t, n, "target")
     if tgt is not None:
         _check_reachable(chain.P, start_support, tgt)
+    return _Request(chain, n_walkers, max_steps, name, seed, start_state, mu, tgt, bool(record_paths),
+                    bool(count_visits), _n_chunks(name, n_walkers))
 
-    n_chunks = _n_chunks(name, n_walkers)
-    _check_memory(_memory_needed(n, chain.nnz, n_walkers, max_steps, record_paths, count_visits, name, n_chunks))
 
-    table = _alias_table(chain.P)
-    tab = table.with_empty_rows(tgt) if tgt is not None else table.table
-    key = seed_key(seed)
+def _execute(req: _Request, progress: bool) -> Simulation:
+    """Allocate the results and run the request's backend (in batches when ``progress``)."""
+    n = req.chain.n_states
+    n_walkers, max_steps, name = req.n_walkers, req.max_steps, req.backend
+    n_chunks = req.n_chunks
+    tab = req.table()
+    key = seed_key(req.seed)
 
     states = np.empty(n_walkers, dtype=np.int64)
     tau = np.empty(n_walkers, dtype=np.int64)
     cens = np.empty(n_walkers, dtype=bool)
-    paths = np.empty((n_walkers, max_steps + 1), dtype=np.int32) if record_paths else None
-    vis = np.zeros((n_chunks, n), dtype=np.int64) if count_visits else None
+    paths = np.empty((n_walkers, max_steps + 1), dtype=np.int32) if req.record_paths else None
+    vis = np.zeros((n_chunks, n), dtype=np.int64) if req.count_visits else None
     cum = last = None
-    if mu is not None:
-        cum, last = start_thresholds(mu)
+    if req.mu is not None:
+        cum, last = start_thresholds(req.mu)
 
-    run = _run_numba if name == "numba" else _run_numpy
-    for lo, hi in _batches(n_walkers, progress):
-        st = states[lo:hi]
-        if mu is None:
-            st.fill(start_state)
-        else:
-            _sample_starts(name, cum, last, key, lo, st)
-        run(tab, key, max_steps, lo, st, tau[lo:hi], cens[lo:hi],
-            vis, None if paths is None else paths[lo:hi], min(n_chunks, hi - lo))
+    if name == "cuda":
+        from metacot.kernels import gpu
 
-    visits = vis.sum(axis=0) if vis is not None else None
-    has_target = tgt is not None
+        for lo, hi in _batches(n_walkers, progress):
+            job = gpu.Job(tab, n, hi - lo, lo, max_steps, key, req.start_state, cum, last or 0)
+            out = gpu.run_jobs([job], count_visits=req.count_visits, record_paths=req.record_paths)[0]
+            states[lo:hi], tau[lo:hi], cens[lo:hi] = out.states, out.tau, out.censored
+            if vis is not None:
+                vis[0] += out.visits
+            if paths is not None:
+                paths[lo:hi] = out.paths
+    else:
+        run = _run_numba if name == "numba" else _run_numpy
+        for lo, hi in _batches(n_walkers, progress):
+            st = states[lo:hi]
+            if req.mu is None:
+                st.fill(req.start_state)
+            else:
+                _sample_starts(name, cum, last, key, lo, st)
+            run(tab, key, max_steps, lo, st, tau[lo:hi], cens[lo:hi],
+                vis, None if paths is None else paths[lo:hi], min(n_chunks, hi - lo))
+
+    return _result(req, states, tau, cens, paths, None if vis is None else vis.sum(axis=0))
+
+
+def _result(req: _Request, states, tau, cens, paths, visits) -> Simulation:
+    has_target = req.target is not None
     return Simulation(
         hitting_times=_readonly(tau) if has_target else None,
         censored=_readonly(cens) if has_target else None,
         final_states=_readonly(states),
         paths=_readonly(paths),
         visits=_readonly(visits),
-        seed=seed,
-        backend=name,
-        n_walkers=n_walkers,
-        max_steps=max_steps,
+        seed=req.seed,
+        backend=req.backend,
+        n_walkers=req.n_walkers,
+        max_steps=req.max_steps,
     )
+
+
+# --------------------------------------------------------------------------- many chains
+def _per_chain(value: Any, m: int, name: str) -> list:
+    """A scalar broadcast to ``m`` chains, or a sequence of exactly ``m`` values."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        return [value] * m
+    values = list(value)
+    if len(values) != m:
+        raise InvalidArgumentError(f"{name} has {len(values)} values for {m} chains; give one value or one per chain")
+    return values
+
+
+def simulate_many(chains, n_walkers, max_steps, seed=0, backend="auto", *, record_paths=False,
+                  count_visits=True, progress=False) -> list[Simulation]:
+    r"""Simulate many chains at once: one kernel launch for all of them on the GPU.
+
+    The result for chain :math:`i` is exactly ``simulate(chains[i], n_walkers[i], max_steps[i],
+    seed=seed[i], backend=..., record_paths=..., count_visits=...)``, with each chain's own start
+    and target. On the ``"cuda"`` backend every chain's alias table is concatenated into one
+    device array with per-chain offsets, each CUDA block serves one chain (holding its table in
+    shared memory when it fits in 48 KiB) and every thread knows its chain and walker, so a whole
+    sweep grid of small chains costs one launch instead of one per chain. The CPU backends run
+    the chains one after the other.
+
+    Parameters
+    ----------
+    chains : sequence of Chain
+        Each with a start (and usually a target).
+    n_walkers, max_steps : int or sequence of int
+        One value for every chain, or one per chain.
+    seed : int, sequence of int or numpy.random.Generator
+        One seed per chain; a single int is used for every chain (common random numbers, as a loop
+        calling :func:`simulate` with that seed would do); a generator draws one seed per chain,
+        in order.
+    backend : {"auto", "numba", "numpy", "cuda"}
+        As in :func:`simulate`.
+    record_paths, count_visits : bool
+        As in :func:`simulate`.
+    progress : bool
+        A progress bar over the chains (CPU backends; one launch on the GPU has no steps to show).
+
+    Returns
+    -------
+    list of Simulation
+        In the order of ``chains``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A per-chain sequence of the wrong length; and everything :func:`simulate` raises, with
+        the message prefixed by ``chains[i]:`` to name the chain at fault.
+    MemoryBudgetError
+        All chains together need more than 80% of the available memory.
+
+    Notes
+    -----
+    Each chain keeps its own stream: walker :math:`w` of chain :math:`i` draws Philox4x32-10 of
+    counter ``(d, w)`` under the key of ``seed[i]``, exactly as in :func:`simulate`, which is why
+    batching changes nothing.
+
+    Examples
+    --------
+    >>> import metacot as mc
+    >>> chains = [mc.families.line_of_cliques(K=2, M=4, eps=e) for e in (0.5, 0.25)]
+    >>> sims = simulate_many(chains, n_walkers=100, max_steps=10_000, seed=[1, 2])
+    >>> [s.n_walkers for s in sims]
+    [100, 100]
+    >>> bool((sims[1].hitting_times == mc.simulate(chains[1], 100, 10_000, seed=2).hitting_times).all())
+    True
+    """
+    chains = list(chains)
+    m = len(chains)
+    name = _resolve_backend(backend)
+    walkers = _per_chain(n_walkers, m, "n_walkers")
+    steps = _per_chain(max_steps, m, "max_steps")
+    if isinstance(seed, np.random.Generator):
+        seeds = [_as_seed(seed) for _ in range(m)]
+    else:
+        seeds = _per_chain(seed, m, "seed")
+    reqs = []
+    for i, chain in enumerate(chains):
+        try:
+            reqs.append(_prepare(chain, walkers[i], steps[i], None, None, seeds[i], name, record_paths,
+                                 count_visits))
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"chains[{i}]: {err}") from err
+    need: dict[str, int] = {}
+    for r in reqs:
+        for k, v in r.memory().items():
+            need[k] = need.get(k, 0) + v
+    _check_memory(need)
+
+    if name != "cuda":
+        if not progress:
+            return [_execute(r, False) for r in reqs]
+        from tqdm.auto import tqdm
+
+        return [_execute(r, False) for r in tqdm(reqs, unit="chain", desc="simulate_many")]
+
+    from metacot.kernels import gpu
+
+    jobs = []
+    for r in reqs:
+        cum, last = start_thresholds(r.mu) if r.mu is not None else (None, 0)
+        jobs.append(gpu.Job(r.table(), r.chain.n_states, r.n_walkers, 0, r.max_steps, seed_key(r.seed),
+                            r.start_state, cum, last))
+    outs = gpu.run_jobs(jobs, count_visits=count_visits, record_paths=record_paths)
+    return [_result(r, o.states, o.tau, o.censored, o.paths, o.visits) for r, o in zip(reqs, outs)]
 
 
 def _batches(n_walkers: int, progress: bool):

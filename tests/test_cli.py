@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from metacot.cli import main
 
 
@@ -49,3 +51,21 @@ def test_fit_refuses_an_unknown_source_and_graph_show_an_unknown_reference(tmp_p
     assert "no trace from source 'nobody'" in capsys.readouterr().err
     assert main(["graph", "show", "no-such-graph"]) == 2
     assert "no reference graph" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_label_with_the_embedded_llm_judge(tmp_path):
+    # The real SmolLM2-135M judge through the CLI on the first 3 steps of one real trace: every
+    # step gets a behaviour, and the few-shot format keeps the replies parseable.
+    from dataclasses import replace
+
+    from metacot import traces
+
+    src = traces.DATA_DIR / "reasoningflow" / "annotated" / "argkp_0_QwQ-32B.json"
+    tr = replace(traces.load_reasoningflow(src)[0], steps=traces.load_reasoningflow(src)[0].steps[:3])
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    traces.write_traces(inp, [tr])
+    assert main(["label", str(inp), "-o", str(out), "--labeller", "llm-judge"]) == 0
+    [got] = traces.read_traces(out)
+    assert len(got.steps) == 3 and all(s.behaviour is not None for s in got.steps)
+    assert got.metadata["labeller"].startswith("llm-judge:") and len(got.metadata["judge_unparsed"]) < 3

@@ -241,3 +241,17 @@ def test_hitting_time_moments_agree_with_the_pmf():
     t = np.arange(d.pmf.size)
     m = exact.hitting_time_moments(chain, order=2)[:, chain.start]
     np.testing.assert_allclose(m, [t @ d.pmf, t**2 @ d.pmf], rtol=1e-9)
+
+
+def test_hitting_times_backend_names():
+    from metacot.errors import BackendUnavailableError, UnknownBackendError
+
+    c = line_of_cliques(K=2, M=4, eps=0.1)
+    with pytest.raises(UnknownBackendError, match="'cpu', 'cuda'"):
+        exact.hitting_times(c, backend="gpu")
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        # Without CuPy the GPU solver refuses clearly instead of falling back silently.
+        with pytest.raises(BackendUnavailableError):
+            exact.hitting_times(c, backend="cuda")
