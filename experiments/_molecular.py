@@ -13,6 +13,7 @@ the four behaviours (:mod:`metacot.label`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -63,22 +64,36 @@ def judge_subsample(quick: bool) -> list[Trace]:
     return out
 
 
-def _judge_labels(traces: list[Trace], cache: Path) -> list[Trace]:
-    """Judge-labelled ``traces``, resuming from (and appending to) the JSONL cache file."""
-    from metacot.synth import LlamaCppSampler
+def judge_fingerprint(judge: label.LLMJudgeLabeller) -> str:
+    """A short hash of everything that decides the judge's labels: rubric, examples, model, settings."""
+    describe = judge.sampler.describe()
+    key = json.dumps([label.JUDGE_RUBRIC, [(t, b.value) for t, b in label.JUDGE_EXAMPLES],
+                      describe.get("model"), Path(str(describe.get("path", ""))).name, judge.context_steps,
+                      judge.max_chars, judge.temperature, judge.max_tokens, judge.seed])
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
 
+
+def _judge_labels(traces: list[Trace], results: Path, quick: bool) -> list[Trace]:
+    """Judge-labelled ``traces``, resuming from (and appending to) a JSONL cache.
+
+    The cache file name carries :func:`judge_fingerprint`, so labels made with another rubric,
+    model or setting are never reused.
+    """
+    from metacot.synth import LlamaCppSampler
+    from metacot.traces import write_traces
+
+    judge = label.LLMJudgeLabeller(LlamaCppSampler())
+    cache = results / "labels" / f"llm-judge-{judge_fingerprint(judge)}{'-quick' if quick else ''}.jsonl"
+    wanted = {t.trace_id: len(t) for t in traces}
     done: dict[str, Trace] = {}
     if cache.exists():
-        # A run killed mid-write leaves at most one torn last line; skip it and rewrite the file clean.
         got = read_traces(cache, on_error="skip")
-        done = {t.trace_id: t for t in got}
-        if got.skipped:
-            from metacot.traces import write_traces
-
+        done = {t.trace_id: t for t in got if wanted.get(t.trace_id) == len(t)}
+        if got.skipped or len(done) != len(got):
+            # A torn last line (a killed run) or records of another subsample: rewrite the file clean.
             write_traces(cache, done.values())
-    todo = [t for t in traces if t.trace_id not in done or len(done[t.trace_id]) != len(t)]
+    todo = [t for t in traces if t.trace_id not in done]
     if todo:
-        judge = label.LLMJudgeLabeller(LlamaCppSampler())
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("a", encoding="utf-8") as f:
             for t in todo:
@@ -97,8 +112,7 @@ def labelled(labeller: str, quick: bool, results: Path) -> list[Trace]:
     if labeller == "keyword":
         return label.label_traces(annotated(), label.KeywordLabeller())
     if labeller == "llm-judge":
-        name = "llm-judge-smollm2-135m" + ("-quick" if quick else "")
-        return _judge_labels(judge_subsample(quick), results / "labels" / f"{name}.jsonl")
+        return _judge_labels(judge_subsample(quick), results, quick)
     raise KeyError(f"unknown labeller {labeller!r}; known: {LABELLERS}")
 
 

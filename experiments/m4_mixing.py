@@ -122,7 +122,8 @@ def _hier(name: str, kind: str, data: dict, sampler: dict, fits: dict, rows: lis
             "js_between": np.nan if js_rows is None else float(js_rows[i]),
             "fit_seconds": fit.seconds, "fit_r_hat_max": d.r_hat_max, "fit_ess_bulk_min": d.ess_bulk_min,
             "fit_ess_tail_min": d.ess_tail_min, "fit_divergences": d.n_divergences,
-            "converged": d.ok() and not caught,
+            # Only a convergence warning counts; libraries emit unrelated warnings (FutureWarning, ...).
+            "converged": d.ok() and not any(issubclass(w.category, ConvergenceWarning) for w in caught),
         })
 
 

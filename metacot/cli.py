@@ -63,6 +63,10 @@ def _label(args: argparse.Namespace) -> int:
     if args.labeller == "llm-judge":
         from metacot.synth import samplers
 
+        if bool(args.base_url) != bool(args.model):
+            print("metacot label: error: --base-url and --model go together (without both, the embedded "
+                  "model judges)", file=sys.stderr)
+            return 2
         if args.base_url:
             sampler = samplers.OpenAISampler(args.base_url, args.model, concurrency=args.concurrency)
         else:
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--png", default=None, help="write a heat map PNG here")
     show.set_defaults(run=_graph_show)
 
-    # Subcommands whose modules own their arguments; both modules import nothing heavy at load time.
+    # Subcommands whose modules own their arguments (neither loads a model, numba or CUDA at import).
     from metacot import sweep
     from metacot.synth import cli as synth_cli
 

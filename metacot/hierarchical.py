@@ -376,9 +376,12 @@ def _extreme(ds: Any, largest: bool) -> tuple[float, str]:
     best, where = (-math.inf if largest else math.inf), ""
     for da in ds.data_vars.values():
         v = np.asarray(da.values, dtype=np.float64)
-        if v.size == 0 or np.all(np.isnan(v)):
+        if v.size == 0:
             continue
-        flat = int(np.nanargmax(v) if largest else np.nanargmin(v))
+        if np.isnan(v).any():
+            # ArviZ gives nan r_hat/ESS for a stuck (constant) chain: that is a failure, not a skip.
+            return math.nan, _label(da, int(np.flatnonzero(np.isnan(v.ravel()))[0]))
+        flat = int(np.argmax(v) if largest else np.argmin(v))
         val = float(v.ravel()[flat])
         if (val > best) if largest else (val < best):
             best, where = val, _label(da, flat)

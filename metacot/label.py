@@ -614,6 +614,8 @@ class LLMJudgeLabeller:
             )
         if isinstance(context_steps, bool) or not isinstance(context_steps, int) or context_steps < 0:
             raise InvalidArgumentError(f"context_steps must be a non-negative int, got {context_steps!r}")
+        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 2:
+            raise InvalidArgumentError(f"max_chars must be an int >= 2, got {max_chars!r}")
         if on_unparsed not in ("fallback", "raise"):
             raise InvalidArgumentError(f"on_unparsed must be 'fallback' or 'raise', got {on_unparsed!r}")
         try:

@@ -5,10 +5,11 @@ Many independent walkers :math:`X^{(w)}_0, X^{(w)}_1, \dots` follow the chain fr
 built for throughput: one alias table per row of :math:`P` (:mod:`metacot.kernels.alias`) makes a
 step :math:`O(1)` whatever the degree, a counter-based generator (:mod:`metacot.kernels.rng`) gives
 every walker its own reproducible stream, and the numba kernels (:mod:`metacot.kernels.cpu`)
-advance walkers in lockstep blocks on every core; the CUDA kernels (:mod:`metacot.kernels.gpu`) run
-one thread per walker on a GPU. Results depend only on the seed: not on the backend, the thread
-count or the batch size. :func:`simulate_many` runs many chains at once, in a single kernel launch
-on the GPU (a whole sweep grid of small chains).
+advance walkers in lockstep blocks on every core; the CUDA kernels (:mod:`metacot.kernels.gpu`) give
+each GPU thread one walker at a time, taking the next when it finishes. Results depend only on the seed: not on the backend, the thread
+count or the batch size. :func:`simulate_many` runs many chains at once on the GPU (a whole sweep
+grid of small chains): one launch for the chains whose tables fit in shared memory, one more for
+the rest.
 """
 
 from __future__ import annotations

@@ -625,7 +625,11 @@ def compile_table(spec: str | os.PathLike | Mapping | SweepSpec, out: str | os.P
     for c in spec.cells():
         name = f"{c.key}.json" if c.key in ok else f"{c.key}.error.json" if c.key in bad else None
         if name is not None:
-            records.append(json.loads((cells_dir / name).read_text()))
+            rec = json.loads((cells_dir / name).read_text())
+            # A cell's key does not depend on its grid position, so a record written by a run on
+            # another grid carries that grid's index: take the position from this spec.
+            rec["index"] = c.index
+            records.append(rec)
     table = _rows(spec, records)
     try:
         import pyarrow  # noqa: F401
@@ -727,7 +731,10 @@ def run_sweep(spec: str | os.PathLike | Mapping | SweepSpec, out: str | os.PathL
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     else:
         n_workers = (os.cpu_count() or 1) if workers is None else workers
-    per_task = cells_per_task or max(1, min(_MAX_CELLS_PER_TASK, math.ceil(len(todo) / (TASKS_PER_WORKER * max(1, n_workers)))))
+    if cells_per_task is None:
+        per_task = max(1, min(_MAX_CELLS_PER_TASK, math.ceil(len(todo) / (TASKS_PER_WORKER * max(1, n_workers)))))
+    else:
+        per_task = cells_per_task
     if isinstance(per_task, bool) or not isinstance(per_task, int) or per_task < 1:
         raise InvalidArgumentError(f"cells_per_task must be an integer >= 1, got {cells_per_task!r}")
     tasks = _tasks(todo, per_task)

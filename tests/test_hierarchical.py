@@ -279,3 +279,14 @@ def test_hierarchical_from_traces_keeps_marginals_and_labeller():
         assert fit.graphs[s].provenance.extra["n_traces"] == 6
     np.testing.assert_allclose(fit.population.marginal, tally_transitions(traces).marginal)
     assert fit.population.provenance.sources == ("A", "B")
+
+
+def test_nan_diagnostics_fail_the_check():
+    # ArviZ reports nan r_hat / ESS for a stuck chain; that must fail the check, not be skipped.
+    xr = pytest.importorskip("xarray")
+    from metacot.hierarchical import _extreme
+
+    ds = xr.Dataset({"a": ("x", [1.001, np.nan]), "b": ("x", [1.0, 1.0])})
+    val, where = _extreme(ds, largest=True)
+    assert np.isnan(val) and where.startswith("a[")
+    assert _extreme(xr.Dataset({"b": ("x", [1.0, 1.2])}), largest=True)[0] == 1.2

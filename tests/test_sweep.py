@@ -217,3 +217,14 @@ def test_plots_from_the_table(tmp_path):
     fig2 = plots.sweep_heatmap(table, "eps", "K", "exact_mean")
     assert fig2.axes[0].get_xlabel() == "eps"
     fig.savefig(Path(tmp_path) / "s.png")
+
+
+def test_resume_on_an_extended_grid_keeps_grid_order(tmp_path):
+    # Cells keep their files across grids; the table must follow the new grid's order, not the
+    # index a cell had in the run that wrote it.
+    base = {"family": "line_of_cliques", "grid": {"K": [2, 4], "M": [3], "eps": [0.2]},
+            "run": {"n_walkers": 64, "max_steps": 2000}, "metrics": ["exact_mean"]}
+    sweep.run_sweep(base, tmp_path / "t", workers=0, progress=False)
+    extended = {**base, "grid": {"K": [2, 3, 4], "M": [3], "eps": [0.2]}}
+    table = sweep.run_sweep(extended, tmp_path / "t", workers=0, progress=False)
+    assert table["index"].tolist() == [0, 1, 2] and table["K"].tolist() == [2, 3, 4]

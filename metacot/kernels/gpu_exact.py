@@ -13,7 +13,9 @@ from which the target may never be hit (found on the CPU by a graph search, as i
 relative residual :math:`\lVert r\rVert_2 / \lVert \mathbf 1\rVert_2` is at most ``tol``; or by
 CuPy's direct ``spsolve``. A result is returned only when its residual meets ``tol``: a Krylov
 method on a badly conditioned metastable chain (escape times of :math:`10^6` steps and more) may
-stall, and then the call fails loudly rather than return inaccurate times.
+stall, and then the call fails loudly rather than return an unconverged answer. A small residual
+bounds the relative error only up to the condition number of :math:`A` (large for strongly
+metastable chains), so the CPU LU solver stays the reference.
 
 When it pays: the CPU solver (a sparse LU in a fill-reducing order) handles :math:`10^6` states
 in about a second; the GPU wins when the LU's fill is large (dense or expander-like clusters,
