@@ -729,6 +729,11 @@ class GraphComparison:
         """The bootstrap interval of ``"pearson"``, ``"pearson_offdiag"`` or ``"js_mean"``."""
         if self.intervals is None:
             raise InvalidArgumentError("no bootstrap intervals: pass the traces to compare()")
+        if name not in ("pearson", "pearson_offdiag", "js_mean"):
+            raise InvalidArgumentError(
+                f"interval() takes 'pearson', 'pearson_offdiag' or 'js_mean', got {name!r}; "
+                "the per-row JS intervals are intervals['js']"
+            )
         lo, hi = self.intervals[name]
         return float(lo), float(hi)
 

@@ -342,6 +342,8 @@ def test_bootstrap_refuses_traces_that_do_not_match_the_graph():
         compare(g, reference("qwq-32b"), tr, n_boot=3)
     with pytest.raises(InvalidArgumentError, match="no bootstrap intervals"):
         compare(g, reference("qwq-32b")).interval("pearson")
+    with pytest.raises(InvalidArgumentError, match="intervals\\['js'\\]"):
+        compare(g, reference("qwq-32b"), tr, n_boot=20).interval("js")
 
 
 def test_bootstrap_mle_drops_undefined_replicates_and_says_so():
