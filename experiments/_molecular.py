@@ -120,3 +120,12 @@ def pair_kind(a: str, b: str) -> str:
     """``teacher-teacher``, ``teacher-instruct`` or ``instruct-instruct``."""
     kinds = sorted("teacher" if s in TEACHERS else "instruct" for s in (a, b))
     return "-".join(reversed(kinds)) if kinds == ["instruct", "teacher"] else "-".join(kinds)
+
+
+def comparison_columns(c) -> dict[str, float]:
+    """r, off-diagonal r and mean JS of a :class:`~metacot.graph.GraphComparison`, each with its interval."""
+    row: dict[str, float] = {}
+    for stat, point in (("pearson", c.pearson), ("pearson_offdiag", c.pearson_offdiag), ("js_mean", c.js_mean)):
+        lo, hi = c.interval(stat)
+        row |= {stat: point, f"{stat}_lo": lo, f"{stat}_hi": hi}
+    return row

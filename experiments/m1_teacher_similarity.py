@@ -18,7 +18,15 @@ import time
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
-from experiments._molecular import SOURCES, TEACHERS, by_source, judge_subsample, labelled, pair_kind
+from experiments._molecular import (
+    SOURCES,
+    TEACHERS,
+    by_source,
+    comparison_columns,
+    judge_subsample,
+    labelled,
+    pair_kind,
+)
 from metacot import label
 from metacot.fit import fit_graph
 from metacot.graph import compare
@@ -85,9 +93,7 @@ def similarity_table(labellings: dict[str, list], n_boot: int, seed: int = 0) ->
             c = compare(graphs[a], graphs[b], groups[a], groups[b], n_boot=n_boot, seed=seed)
             row = {"labeller": name, "a": a, "b": b, "kind": pair_kind(a, b),
                    "n_traces_a": len(groups[a]), "n_traces_b": len(groups[b])}
-            for stat, point in (("pearson", c.pearson), ("pearson_offdiag", c.pearson_offdiag), ("js_mean", c.js_mean)):
-                lo, hi = c.interval(stat)
-                row |= {stat: point, f"{stat}_lo": lo, f"{stat}_hi": hi}
+            row |= comparison_columns(c)
             rows.append(row)
     return pd.DataFrame(rows)
 

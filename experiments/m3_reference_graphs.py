@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
-from experiments._molecular import REFERENCE_OF, TEACHERS, by_source
+from experiments._molecular import REFERENCE_OF, TEACHERS, by_source, comparison_columns
 from experiments.m1_teacher_similarity import _labellings
 from metacot.behaviours import BEHAVIOURS
 from metacot.fit import fit_graph
@@ -74,9 +74,7 @@ def run(quick: bool = False, results=None) -> dict:
             c = compare(g, reference(REFERENCE_OF[teacher]), groups[teacher], None, n_boot=n_boot, seed=0)
             row = {"labeller": lab, "teacher": teacher, "reference": REFERENCE_OF[teacher],
                    "n_traces": len(groups[teacher]), "transitions": int(g.counts.sum())}
-            for stat, point in (("pearson", c.pearson), ("pearson_offdiag", c.pearson_offdiag), ("js_mean", c.js_mean)):
-                lo, hi = c.interval(stat)
-                row |= {stat: point, f"{stat}_lo": lo, f"{stat}_hi": hi}
+            row |= comparison_columns(c)
             row |= {f"js_{b.value}": float(v) for b, v in zip(BEHAVIOURS, c.js)}
             row |= {f"ours_{a.value}_{b.value}": float(g.P[i, j])
                     for i, a in enumerate(BEHAVIOURS) for j, b in enumerate(BEHAVIOURS)}

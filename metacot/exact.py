@@ -32,6 +32,7 @@ __all__ = [
     "closed_classes",
     "committor",
     "entropy_rate",
+    "hitting_classes",
     "hitting_time_distribution",
     "hitting_time_moments",
     "hitting_times",
@@ -135,6 +136,31 @@ def _target(chain: Chain, target: Any) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- hitting times
+def hitting_classes(chain: Chain, target: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Boolean masks of the target states and of the states with :math:`\mathbb{E}_x[\tau] = \infty`.
+
+    A state has infinite expected hitting time when it can reach, without passing through the
+    target, a state from which the target is unreachable. Every hitting-time solver (CPU or GPU)
+    solves only on the remaining states.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from metacot import Chain
+    >>> c = Chain(np.array([[0.5, 0.25, 0.25], [0, 1.0, 0], [0, 0, 1.0]]), target=2)
+    >>> [m.tolist() for m in hitting_classes(c)]
+    [[False, False, True], [True, True, False]]
+    """
+    P = chain.P
+    T = _target(chain, target)
+    is_target = np.zeros(chain.n_states, dtype=bool)
+    is_target[T] = True
+    lost = ~reaches(P, T)
+    # States that can reach a lost state without passing through the target may never hit it.
+    infinite = reaches(P, np.flatnonzero(lost), blocked=is_target) if lost.any() else lost
+    return is_target, infinite
+
+
 def hitting_times(chain: Chain, target: Any = None, backend: str = "cpu") -> np.ndarray:
     r"""Expected number of steps to reach the target, from every state.
 
@@ -175,15 +201,9 @@ def hitting_times(chain: Chain, target: Any = None, backend: str = "cpu") -> np.
         return hitting_times_cuda(chain, target)
     if backend != "cpu":
         raise UnknownBackendError(f"unknown backend {backend!r} for hitting_times; valid names are 'cpu', 'cuda'")
-    P = chain.P
-    T = _target(chain, target)
-    is_target = np.zeros(chain.n_states, dtype=bool)
-    is_target[T] = True
-    lost = ~reaches(P, T)
-    # States that can reach a lost state without passing through the target may never hit it.
-    infinite = reaches(P, np.flatnonzero(lost), blocked=is_target) if lost.any() else lost
+    is_target, infinite = hitting_classes(chain, target)
     unknown = ~(infinite | is_target)
-    h = _solve_pinned(P, unknown, unknown.astype(float))
+    h = _solve_pinned(chain.P, unknown, unknown.astype(float))
     h[is_target] = 0.0
     h[infinite] = np.inf
     return h

@@ -769,14 +769,19 @@ def _run_local(spec: SweepSpec, tasks: list[list[Cell]], backend: str, store, n_
                                initializer=_init_worker, initargs=(threads,))
     try:
         futures = {pool.submit(_run_task, spec.family, spec.metrics, t, backend): t for t in tasks}
-        for fut in as_completed(futures):
-            try:
-                records = fut.result()
-            except Exception as err:
-                records = _failed_task(futures[fut], err)
-            store(records)
+        _drain(futures, as_completed(futures), store)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _drain(futures: dict, completed, store) -> None:
+    """Store each task's records as its future completes; a task that raised yields failed-cell records."""
+    for fut in completed:
+        try:
+            records = fut.result()
+        except Exception as err:
+            records = _failed_task(futures[fut], err)
+        store(records)
 
 
 def _is_client(obj: Any) -> bool:
@@ -811,12 +816,7 @@ def _run_dask(client, spec: SweepSpec, tasks: list[list[Cell]], backend: str, st
     try:
         for t in tasks:
             futures[client.submit(_run_task, spec.family, spec.metrics, t, backend, pure=False)] = t
-        for fut in as_completed(list(futures)):
-            try:
-                records = fut.result()
-            except Exception as err:
-                records = _failed_task(futures[fut], err)
-            store(records)
+        _drain(futures, as_completed(list(futures)), store)
     finally:
         pending = [f for f in futures if not f.done()]
         if pending:

@@ -63,16 +63,11 @@ def pinned_system(chain: Chain, target: Any = None) -> tuple[sp.csr_array, np.nd
     >>> bool(np.allclose(h[U == chain.start], exact.hitting_times(chain)[chain.start]))
     True
     """
-    from metacot.exact import _target, reaches
+    from metacot.exact import hitting_classes
 
-    P = chain.P
-    T = _target(chain, target)
-    is_target = np.zeros(chain.n_states, dtype=bool)
-    is_target[T] = True
-    lost = ~reaches(P, T)
-    infinite = reaches(P, np.flatnonzero(lost), blocked=is_target) if lost.any() else lost
+    is_target, infinite = hitting_classes(chain, target)
     U = np.flatnonzero(~(infinite | is_target))
-    PUU = sp.csr_array(P[U][:, U])
+    PUU = sp.csr_array(chain.P[U][:, U])
     A = sp.csr_array(sp.eye_array(U.size, format="csr") - PUU)
     A.eliminate_zeros()
     return A, U, is_target, infinite
