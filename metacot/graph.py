@@ -791,9 +791,8 @@ def _refit_prior(g: BehaviourGraph, name: str) -> np.ndarray | None:
     )
 
 
-def _bootstrap_P(g: BehaviourGraph, traces: Sequence[Any], name: str, B: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``B`` graphs refitted to trace resamples; returns them and a mask of defined replicates."""
+def _bootstrap_P(g: BehaviourGraph, traces: Sequence[Any], name: str, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Graphs refitted to trace resamples with weights ``W`` (``B x n``); returns them and a mask of defined replicates."""
     from metacot.fit import per_trace_counts
 
     prior = _refit_prior(g, name)
@@ -806,9 +805,12 @@ def _bootstrap_P(g: BehaviourGraph, traces: Sequence[Any], name: str, B: int,
             f"{int(g.counts.sum())}): pass the labelled traces the graph was fitted to"
         )
     n, k = C.shape[0], g.n_states
+    if W.shape[1] != n:
+        raise InvalidArgumentError(
+            f"paired bootstrap needs as many traces in traces_{name} as in the other set, got {n} and {W.shape[1]}"
+        )
     # Resampling n traces with replacement = multinomial trace weights; N_b = sum_t w_bt C_t.
-    W = rng.multinomial(n, np.full(n, 1.0 / n), size=B).astype(np.float64)
-    N = (W @ C.reshape(n, k * k)).reshape(B, k, k)
+    N = (W @ C.reshape(n, k * k)).reshape(W.shape[0], k, k)
     if prior is not None:
         N = N + prior
     rows = N.sum(axis=2, keepdims=True)
@@ -826,6 +828,7 @@ def compare(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: Any = 0,
+    paired: bool = False,
 ) -> GraphComparison:
     r"""Compare two behaviour graphs on the same states, with bootstrap intervals from their traces.
 
@@ -843,7 +846,10 @@ def compare(
     :math:`((1-\text{level})/2, (1+\text{level})/2)` percentile range. A graph without traces
     (a :func:`reference` graph) is held fixed. The two trace sets are resampled independently,
     which is right for disjoint sets (two teachers); for overlapping sets (a pooled corpus against
-    one of its parts) the intervals ignore the shared traces and are only indicative.
+    one of its parts) the intervals ignore the shared traces and are only indicative. With
+    ``paired=True`` trace ``t`` of ``traces_b`` is taken to derive from trace ``t`` of
+    ``traces_a`` (a transformed copy), and every replicate draws the same trace indices for both,
+    so the interval reflects which traces were sampled, not a spurious independent draw of each side.
 
     Parameters
     ----------
@@ -855,6 +861,8 @@ def compare(
         Bootstrap replicates, when traces are given.
     level : float, default 0.95
     seed : int or numpy.random.Generator
+    paired : bool, default False
+        Resample both trace sets with the same indices; needs both sets, of equal length.
 
     Returns
     -------
@@ -900,13 +908,21 @@ def compare(
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
         raise InvalidArgumentError(f"n_boot must be an int >= 10, got {n_boot!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if paired and (traces_a is None or traces_b is None):
+        raise InvalidArgumentError("paired=True needs both traces_a and traces_b")
+
+    def weights(n: int) -> np.ndarray:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+
+    shared = weights(len(traces_a)) if paired else None
     ok = np.ones(n_boot, dtype=bool)
     stacks = []
     for g, tr, name in ((a, traces_a, "a"), (b, traces_b, "b")):
         if tr is None:
             stacks.append(np.broadcast_to(g.P, (n_boot, *g.P.shape)))
         else:
-            P, good = _bootstrap_P(g, list(tr), name, n_boot, rng)
+            tr = list(tr)
+            P, good = _bootstrap_P(g, tr, name, shared if paired else weights(len(tr)))
             stacks.append(P)
             ok &= good
     if ok.sum() < 10:

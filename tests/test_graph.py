@@ -305,7 +305,8 @@ def test_bootstrap_replicates_match_explicit_trace_resampling():
 
     tr = _walk_traces(reference("deepseek-r1-0528"), 30, 25, seed=1)
     g = fit_graph(tr, method="mle")
-    P, ok = _bootstrap_P(g, tr, "a", 4000, np.random.default_rng(7))
+    W = np.random.default_rng(7).multinomial(len(tr), np.full(len(tr), 1 / len(tr)), size=4000).astype(float)
+    P, ok = _bootstrap_P(g, tr, "a", W)
     C = per_trace_counts(tr).astype(float)
     idx = np.random.default_rng(8).integers(0, len(tr), size=(4000, len(tr)))
     N = C[idx].sum(axis=1)
@@ -360,3 +361,41 @@ def test_bootstrap_mle_drops_undefined_replicates_and_says_so():
     c = compare(g, g, tr, n_boot=300, seed=4)
     # P(rare trace absent from a resample of 21) = (20/21)^21 ≈ 0.36.
     assert 0 < c.n_boot_dropped < 300
+
+
+def test_paired_bootstrap_of_a_trace_set_with_itself_is_exactly_zero_shift():
+    # Identity "transformation": every paired replicate refits the same resample on both sides, so
+    # r = 1 and JS = 0 in every replicate. Unpaired resampling invents a shift of its own.
+    tr = _walk_traces(reference("qwq-32b"), 25, 30, seed=9)
+    g = fit_graph(tr)
+    paired = compare(g, g, tr, tr, n_boot=200, seed=1, paired=True)
+    assert paired.interval("pearson") == pytest.approx((1.0, 1.0), abs=1e-12)
+    assert paired.interval("js_mean") == pytest.approx((0.0, 0.0), abs=1e-12)
+    unpaired = compare(g, g, tr, tr, n_boot=200, seed=1)
+    assert unpaired.interval("js_mean")[1] > 1e-3
+
+
+def test_paired_bootstrap_uses_the_same_indices_on_both_sides():
+    # Oracle: b is a relabelled copy of a (normal <-> deep swapped in every trace). With shared
+    # indices the replicate of b is exactly the replicate of a with those rows and columns permuted.
+    from metacot.graph import _bootstrap_P
+
+    tr = _walk_traces(reference("deepseek-r1-0528"), 20, 30, seed=4)
+    swap = {"normal": "deep", "deep": "normal"}
+    tr_b = [Trace(t.trace_id, t.problem, tuple(Step(s.text, s.start, s.end, swap.get(s.behaviour.value,
+                  s.behaviour.value)) for s in t.steps), t.response) for t in tr]
+    ga, gb = fit_graph(tr, method="mle"), fit_graph(tr_b, method="mle")
+    W = np.random.default_rng(3).multinomial(20, np.full(20, 0.05), size=100).astype(float)
+    Pa, _ = _bootstrap_P(ga, tr, "a", W)
+    Pb, _ = _bootstrap_P(gb, tr_b, "b", W)
+    perm = [1, 0, 2, 3]
+    np.testing.assert_allclose(Pb, Pa[:, perm][:, :, perm], atol=1e-12)
+
+
+def test_paired_bootstrap_refuses_unequal_or_missing_sets():
+    tr = _walk_traces(reference("qwq-32b"), 10, 20, seed=5)
+    g, h = fit_graph(tr), fit_graph(tr[:6])
+    with pytest.raises(InvalidArgumentError, match="as many traces"):
+        compare(g, h, tr, tr[:6], n_boot=20, paired=True)
+    with pytest.raises(InvalidArgumentError, match="needs both"):
+        compare(g, h, tr, n_boot=20, paired=True)
