@@ -33,6 +33,9 @@ REGISTRY: dict[str, str] = {
     "M5": "m5_geometry",
     "M6": "m6_oscillation",
     "M7": "m7_chain_oscillation",
+    "M8": "m8_compression",
+    "M9": "m9_invariance",
+    "M10": "m10_chain_transforms",
     "X1": "x1_molesyn",
 }
 

@@ -21,7 +21,7 @@ from experiments.ledger import write_ledgers
 #: directions differ from the paper's) and M7 (a first-order chain under-produces validation phases)
 #: fail in full and quick.
 QUICK_VERDICT = {exp_id: True for exp_id in REGISTRY} | {"P1": False, "C1": False, "M3": False, "M4": False,
-                                                            "M5": False, "M7": False}
+                                                            "M5": False, "M7": False, "M8": False}
 
 
 def test_loglog_slope_recovers_a_power_law_and_its_interval():
@@ -63,3 +63,17 @@ def test_ledger_lists_every_experiment_with_its_verdict(tmp_path):
 def test_unknown_experiment_is_refused():
     with pytest.raises(SystemExit):
         main(["H99"])
+
+
+def test_summary_windows_are_contiguous_long_enough_and_fixed_by_the_trace_id():
+    # The M8/M9 summarisation windows: consecutive original steps, >= CHUNK_WORDS words (or the whole
+    # trace when it is shorter), at most CHUNK_MAX_STEPS steps, and the same window on every call.
+    from experiments._transformed import CHUNK_MAX_STEPS, CHUNK_WORDS, chunk, teacher_traces
+    from metacot.transforms import word_count
+
+    for t in teacher_traces()[:25]:
+        c = chunk(t)
+        a, b = c.metadata["chunk"]
+        assert c.steps == t.steps[a:b] and 0 < b - a <= CHUNK_MAX_STEPS
+        assert sum(word_count(s.text) for s in c.steps) >= CHUNK_WORDS or (a, b) == (0, len(t))
+        assert chunk(t).metadata["chunk"] == [a, b]

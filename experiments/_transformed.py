@@ -1,0 +1,178 @@
+"""What the structure-against-surface experiments (M8, M9) share.
+
+* :func:`teacher_traces`: the ReasoningFlow traces of the three reasoning teachers, labelled.
+* :data:`STANDARD`: the transformations every table applies, with the settings the experiments
+  use (one seed each, derived from the trace's position, so a rerun is identical).
+* :func:`chunks` and :func:`summaries`: summarising whole traces of 1,000–3,000 words does not fit
+  the embedded SmolLM2-135M (2,048-token context, about 6 s per 200-word request on two CPU
+  cores), so the summarisation arm works on one window of consecutive steps per teacher trace
+  (:data:`CHUNK_WORDS` words or more, at a position drawn from a hash of the trace id). The
+  summaries are cached in ``results/transforms/`` under a fingerprint of the prompt, model and
+  settings, so a rerun resumes and a change of any of them starts a new cache.
+* :func:`graph_shift`: Dirichlet(1) graphs of the originals and their transformed copies compared
+  with a **paired** trace bootstrap (:func:`metacot.graph.compare` with ``paired=True``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from experiments._molecular import TEACHERS, annotated, comparison_columns
+from metacot import label
+from metacot import transforms as tf
+from metacot.fit import fit_graph, per_trace_counts
+from metacot.graph import compare
+from metacot.traces import Trace, read_traces
+
+#: The paper's "about 45% fewer tokens" of summarised private-model thinking, as a kept share.
+SUMMARY_RATIO = 0.55
+#: A summarised window is the shortest run of consecutive steps with at least this many words ...
+CHUNK_WORDS = 200
+#: ... and at most this many steps (a few ReasoningFlow steps are one-word fragments).
+CHUNK_MAX_STEPS = 40
+CHUNK_WORDS_QUICK = 40
+
+
+def teacher_traces(labeller: str = "reasoningflow") -> list[Trace]:
+    """All teacher traces, labelled by ``"reasoningflow"`` (the mapping) or ``"keyword"``."""
+    traces = [t for t in annotated() if t.source_model in TEACHERS]
+    lab = label.ReasoningFlowLabeller() if labeller == "reasoningflow" else label.KeywordLabeller()
+    return label.label_traces(traces, lab)
+
+
+def keyword_labelled(traces: Sequence[Trace]) -> list[Trace]:
+    """``traces`` relabelled from their (possibly new) text by the keyword labeller."""
+    return label.label_traces(list(traces), label.KeywordLabeller())
+
+
+def _trace_seed(trace_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(trace_id.encode()).digest()[:4], "little")
+
+
+def chunk(trace: Trace, words: int = CHUNK_WORDS) -> Trace:
+    """One window of consecutive steps with ``>= words`` words, at a position fixed by the trace id.
+
+    The start is uniform among the positions from which ``words`` words are still reachable
+    within :data:`CHUNK_MAX_STEPS` steps; a trace too short for that gives its whole self. Spans
+    stay valid: the steps are the original ones, pointing into the original response.
+    """
+    counts = [tf.word_count(s.text) for s in trace.steps]
+    ends = []
+    for a in range(len(counts)):
+        acc, b = 0, a
+        while b < len(counts) and b - a < CHUNK_MAX_STEPS and acc < words:
+            acc += counts[b]
+            b += 1
+        if acc >= words:
+            ends.append((a, b))
+    if not ends:
+        a, b = 0, len(trace.steps)
+    else:
+        a, b = ends[np.random.default_rng(_trace_seed(trace.trace_id)).integers(len(ends))]
+    return replace(trace, steps=trace.steps[a:b], metadata={**trace.metadata, "chunk": [a, b]})
+
+
+def chunks(quick: bool) -> list[Trace]:
+    """One chunk per teacher trace (quick: one short chunk per teacher), ReasoningFlow-labelled."""
+    traces = teacher_traces()
+    if quick:
+        firsts = {}
+        for t in traces:
+            firsts.setdefault(t.source_model, t)
+        return [chunk(t, CHUNK_WORDS_QUICK) for t in firsts.values()]
+    return [chunk(t) for t in traces]
+
+
+def summary_fingerprint(sampler, ratio: float) -> str:
+    """A short hash of everything that decides a summary: prompt, model file, ratio, settings."""
+    d = sampler.describe()
+    key = json.dumps([tf._SUMMARY_SYSTEM, tf._summary_request("P", "T", 1, True), d.get("model"),
+                      Path(str(d.get("path", ""))).name, d.get("n_ctx"), ratio, CHUNK_WORDS, CHUNK_MAX_STEPS])
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def summaries(quick: bool, results: Path) -> tuple[list[Trace], list[Trace], dict]:
+    """The chunks and their summaries by the embedded model (``per="trace"``, greedy), cached.
+
+    Returns ``(chunks, summaries, sampler description)``; the summaries are unlabelled (a
+    summary paragraph need not match one old step) and must be relabelled from their text.
+    """
+    from metacot.synth import LlamaCppSampler
+    from metacot.traces import write_traces
+
+    originals = chunks(quick)
+    sampler = LlamaCppSampler()
+    fp = summary_fingerprint(sampler, SUMMARY_RATIO)
+    cache = results / "transforms" / f"summaries-{fp}{'-quick' if quick else ''}.jsonl"
+    wanted = {t.trace_id: t.metadata["chunk"] for t in originals}
+    done: dict[str, Trace] = {}
+    if cache.exists():
+        got = read_traces(cache, on_error="skip")
+        done = {t.trace_id: t for t in got if wanted.get(t.trace_id) == t.metadata.get("chunk")}
+        if got.skipped or len(done) != len(got):
+            # A torn last line (a killed run) or records of other chunks: rewrite the file clean.
+            write_traces(cache, done.values())
+    todo = [t for t in originals if t.trace_id not in done]
+    if todo:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("a", encoding="utf-8") as f:
+            for t in todo:
+                s = tf.summarise(t, sampler, target_ratio=SUMMARY_RATIO, per="trace", seed=0)
+                f.write(json.dumps(s.to_dict(), ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                done[t.trace_id] = s
+    return originals, [done[t.trace_id] for t in originals], sampler.describe()
+
+
+def _each(fn: Callable[[Trace, int], Trace]) -> Callable[[Sequence[Trace]], list[Trace]]:
+    return lambda traces: [fn(t, i) for i, t in enumerate(traces)]
+
+
+#: Name -> transformation of a trace collection, in table order. Seeds are the trace positions.
+STANDARD: dict[str, Callable[[Sequence[Trace]], list[Trace]]] = {
+    "drop 45% of steps at random": _each(lambda t, i: tf.drop_random(t, 1 - SUMMARY_RATIO, seed=i)),
+    "truncate to the first 55%": _each(lambda t, i: tf.truncate(t, SUMMARY_RATIO)),
+    "drop reflection steps": _each(lambda t, i: tf.drop_behaviours(t, ["reflect"])),
+    "drop exploration steps": _each(lambda t, i: tf.drop_behaviours(t, ["explore"])),
+    "merge same-behaviour runs": _each(lambda t, i: tf.merge_runs(t)),
+    "shuffle steps": _each(lambda t, i: tf.shuffle_steps(t, seed=i)),
+    "swap steps across problems": lambda traces: tf.swap_steps(list(traces), seed=0),
+    "replace cue words (level 1)": _each(lambda t, i: tf.replace_keywords(t, 1, seed=i)),
+    "replace cue words (level 2)": _each(lambda t, i: tf.replace_keywords(t, 2, seed=i)),
+}
+
+
+def words(traces: Sequence[Trace]) -> int:
+    return sum(tf.word_count(s.text) for t in traces for s in t.steps)
+
+
+def graph_shift(original: Sequence[Trace], transformed: Sequence[Trace], *, n_boot: int, seed: int = 0) -> dict:
+    """r, off-diagonal r and mean JS of the transformed graph against the original, paired CIs.
+
+    Both graphs are Dirichlet(1) posterior means (as in M1), so a behaviour a transformation
+    removes leaves a uniform row, i.e. a maximally shifted one, rather than an undefined one.
+    A transformed set with no transitions left (a tiny --quick sample) gives ``nan`` statistics.
+    """
+    n_a, n_b = (int(per_trace_counts(x).sum()) for x in (original, transformed))
+    sizes = {"transitions_before": n_a, "transitions_after": n_b,
+             "steps_kept": sum(len(t) for t in transformed) / sum(len(t) for t in original),
+             "words_kept": words(transformed) / words(original)}
+    if n_a == 0 or n_b == 0:
+        nan = float("nan")
+        return {k: nan for k in ("pearson", "pearson_offdiag", "js_mean")} | {
+            f"{k}_{e}": nan for k in ("pearson", "pearson_offdiag", "js_mean") for e in ("lo", "hi")
+        } | {"js_rows": {}} | sizes
+    a = fit_graph(original, method="dirichlet", prior=1.0)
+    b = fit_graph(transformed, method="dirichlet", prior=1.0)
+    c = compare(a, b, original, transformed, n_boot=n_boot, seed=seed, paired=True)
+    row = comparison_columns(c)
+    row["js_rows"] = {s.value: float(x) for s, x in zip(c.states, c.js)}
+    return row | sizes
