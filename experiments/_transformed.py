@@ -8,7 +8,9 @@
   cores), so the summarisation arm works on one window of consecutive steps per teacher trace
   (:data:`CHUNK_WORDS` words or more, at a position drawn from a hash of the trace id). The
   summaries are cached in ``results/transforms/`` under a fingerprint of the prompt, model and
-  settings, so a rerun resumes and a change of any of them starts a new cache.
+  settings, so a rerun resumes and a change of any of them starts a new cache. To summarise with a
+  served model instead, set ``METACOT_SUMMARY_BASE_URL`` (an OpenAI-compatible ``/v1`` endpoint)
+  and ``METACOT_SUMMARY_MODEL``.
 * :func:`graph_shift`: Dirichlet(1) graphs of the originals and their transformed copies compared
   with a **paired** trace bootstrap (:func:`metacot.graph.compare` with ``paired=True``).
 """
@@ -104,11 +106,15 @@ def summaries(quick: bool, results: Path) -> tuple[list[Trace], list[Trace], dic
     Returns ``(chunks, summaries, sampler description)``; the summaries are unlabelled (a
     summary paragraph need not match one old step) and must be relabelled from their text.
     """
-    from metacot.synth import LlamaCppSampler
+    from metacot.synth import LlamaCppSampler, OpenAISampler
     from metacot.traces import write_traces
 
     originals = chunks(quick)
-    sampler = LlamaCppSampler()
+    url = os.environ.get("METACOT_SUMMARY_BASE_URL")
+    if url:
+        sampler = OpenAISampler(url, os.environ.get("METACOT_SUMMARY_MODEL", "default"))
+    else:
+        sampler = LlamaCppSampler()
     fp = summary_fingerprint(sampler, SUMMARY_RATIO)
     cache = results / "transforms" / f"summaries-{fp}{'-quick' if quick else ''}.jsonl"
     wanted = {t.trace_id: t.metadata["chunk"] for t in originals}

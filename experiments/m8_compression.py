@@ -15,8 +15,8 @@ trace bootstrap (1,000 replicates; each replicate resamples the same trace indic
 ReasoningFlow labels carried by the kept steps and under the keyword labeller on the kept text.
 
 **B. Summary against size-matched controls.** One window of :math:`\ge 200` words per teacher
-trace (``experiments._transformed.chunks``) is summarised by the embedded SmolLM2-135M to a
-target of 55% of its words; a summary paragraph is a new step, labelled from its text by the
+trace (``experiments._transformed.chunks``) is summarised by the embedded SmolLM2-135M (or a
+served model: ``METACOT_SUMMARY_BASE_URL``, ``METACOT_SUMMARY_MODEL``) to a target of 55% of its words; a summary paragraph is a new step, labelled from its text by the
 keyword labeller (it has no ReasoningFlow label). Its keyword graph is compared with the keyword
 graph of the same windows, and with two controls built from the same windows: random step
 dropping matched **in words** (drop :math:`1 - \text{achieved ratio}` of the steps of each window)
@@ -179,8 +179,8 @@ def part_b(quick: bool, results, n_boot: int) -> tuple[pd.DataFrame, dict]:
         base = {"part": "B", "teacher": teacher, "labeller": "keyword", "n_traces": len(idx)}
         s = [summ_kw[i] for i in idx]
         ratios = [summ[i].metadata["transforms"][-1]["achieved_ratio"] for i in idx]
-        rows.append({**base, "family": "summarise", "transformation": "summary (SmolLM2-135M)",
-                     "parameter": SUMMARY_RATIO, "achieved_ratio_median": float(np.median(ratios)),
+        rows.append({**base, "family": "summarise", "transformation": "summary",
+                     "summariser": sampler.get("model"), "parameter": SUMMARY_RATIO, "achieved_ratio_median": float(np.median(ratios)),
                      **graph_shift(orig, s, n_boot=n_boot)})
         for name, sets in ctl_kw.items():
             per_seed = [[c[i] for i in idx] for c in sets]
@@ -229,7 +229,7 @@ def _figure(a: pd.DataFrame, b: pd.DataFrame):
         ax.legend(fontsize=7)
     ax = axes[2]
     teachers = [t for t in ("pooled", *TEACHERS) if t in set(b["teacher"])]
-    kinds = ["summary (SmolLM2-135M)", "word-matched drop", "step-matched drop"]
+    kinds = ["summary", "word-matched drop", "step-matched drop"]
     for j, kind in enumerate(kinds):
         part = b[b["transformation"] == kind].set_index("teacher").reindex(teachers)
         x = np.arange(len(teachers)) + (j - 1) * 0.25
@@ -256,7 +256,7 @@ def run(quick: bool = False, results=None) -> dict:
     pooled = b[b["teacher"] == "pooled"].set_index("transformation")
     ctl = pooled.loc[["word-matched drop", "step-matched drop"]]
     passed = bool((ctl["diff_js_lo"] > 0).all())
-    summary = pooled.loc["summary (SmolLM2-135M)"]
+    summary = pooled.loc["summary"]
 
     def a_row(name: str, labelling: str) -> pd.Series:
         return a[(a["transformation"] == name) & (a["teacher"] == "pooled") & (a["labeller"] == labelling)].iloc[0]
@@ -276,7 +276,7 @@ def run(quick: bool = False, results=None) -> dict:
     m_before, m_after = info["marginal_keyword_before"], info["marginal_keyword_after"]
     measured = (
         f"A (pooled, ReasoningFlow labels, paired 95% CIs): {cuts}. "
-        f"B ({info['windows']} windows, {info['words_before']} → {info['words_after']} words, "
+        f"B (summariser {info['sampler'].get('model')}, {info['windows']} windows, {info['words_before']} → {info['words_after']} words, "
         f"{info['steps_before']} steps → {info['paragraphs_after']} paragraphs; median achieved ratio "
         f"{np.median(info['achieved_ratio']):.2f}): summary JS {summary.js_mean:.4f} [{summary.js_mean_lo:.4f}, "
         f"{summary.js_mean_hi:.4f}], r {summary.pearson:.3f}; "
