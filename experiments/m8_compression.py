@@ -233,7 +233,7 @@ def _figure(a: pd.DataFrame, b: pd.DataFrame):
     for j, kind in enumerate(kinds):
         part = b[b["transformation"] == kind].set_index("teacher").reindex(teachers)
         x = np.arange(len(teachers)) + (j - 1) * 0.25
-        ax.bar(x, part["js_mean"], width=0.24, label=kind)
+        ax.bar(x, part["js_mean"], width=0.24, label=kind if kind == "summary" else f"{kind} (seed 0)")
         ax.vlines(x, part["js_mean_lo"], part["js_mean_hi"], color="k", lw=1)
     ax.set_xticks(range(len(teachers)), [t.split("-")[0] for t in teachers], fontsize=8)
     ax.set_ylabel("mean row JS to the windows' graph (bits)")
