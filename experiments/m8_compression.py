@@ -30,6 +30,7 @@ trace sampling and the dropping randomness.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -82,13 +83,18 @@ TRUNCATE_KEPT = (0.9, 0.75, 0.55, 0.4, 0.25)
 SEEDS, SEEDS_QUICK = 50, 5
 
 
+def _drop_all(traces, fraction: float) -> list:
+    return [tf.drop_random(t, fraction, seed=i) for i, t in enumerate(traces)]
+
+
+def _truncate_all(traces, kept: float) -> list:
+    return [tf.truncate(t, kept) for t in traces]
+
+
 def _cuts() -> list[tuple[str, str, float, object]]:
     """(family, name, parameter, transformation of a trace collection) for part A."""
-    out = [("drop_random", f"drop {f:.0%} at random", f,
-            (lambda f: lambda ts: [tf.drop_random(t, f, seed=i) for i, t in enumerate(ts)])(f))
-           for f in DROP_FRACTIONS]
-    out += [("truncate", f"truncate to {c:.0%}", c, (lambda c: lambda ts: [tf.truncate(t, c) for t in ts])(c))
-            for c in TRUNCATE_KEPT]
+    out = [("drop_random", f"drop {f:.0%} at random", f, partial(_drop_all, fraction=f)) for f in DROP_FRACTIONS]
+    out += [("truncate", f"truncate to {c:.0%}", c, partial(_truncate_all, kept=c)) for c in TRUNCATE_KEPT]
     out += [
         ("rule", "drop reflection steps", np.nan, lambda ts: [tf.drop_behaviours(t, ["reflect"]) for t in ts]),
         ("rule", "drop exploration steps", np.nan, lambda ts: [tf.drop_behaviours(t, ["explore"]) for t in ts]),

@@ -313,7 +313,9 @@ def _law(Q: np.ndarray, a: np.ndarray, start_mass: np.ndarray, p_empty: float, l
     """
     total = float(start_mass.sum())
     if not total > 0:
-        raise CensoredError(f"{where}: the transformed path is empty with probability 1; there is no law to return")
+        raise InvalidArgumentError(
+            f"{where}: the transformed path is empty with probability 1; there is no law to return"
+        )
     mu = start_mass / total
     # Only rounding can push an entry below zero (every formula is a sum of non-negative terms).
     Q = np.maximum(Q, 0.0)
@@ -464,10 +466,9 @@ def censored(chain: Chain, hidden: Any) -> PathLaw:
     Raises
     ------
     InvalidArgumentError
-        For an unknown behaviour, an empty ``hidden``, or one that hides every behaviour.
-    CensoredError
-        If the censored path is empty almost surely (the start law lives on hidden states
-        from which no visible state is reachable).
+        For an unknown behaviour, an empty ``hidden``, or one that hides every behaviour; or
+        if the censored path is empty almost surely (the start law lives on hidden states from
+        which no visible state is reachable).
 
     Examples
     --------
