@@ -23,7 +23,7 @@ import pandas as pd
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from experiments._molecular import TEACHERS, by_source, labelled
 from metacot.fit import fit_graph, per_trace_counts
-from metacot.graph import _stats
+from metacot.graph import comparison_stats
 
 CLAIM = Claim(
     id="M2",
@@ -59,7 +59,7 @@ def split_half_r(C: np.ndarray, n: int, reps: int, rng: np.random.Generator,
         idx = rng.permutation(N)
         A[i] = C[idx[:n]].sum(axis=0) + prior
         B[i] = C[idx[n:2 * n]].sum(axis=0) + prior
-    st = _stats(A / A.sum(axis=2, keepdims=True), B / B.sum(axis=2, keepdims=True))
+    st = comparison_stats(A / A.sum(axis=2, keepdims=True), B / B.sum(axis=2, keepdims=True))
     return st["pearson"], st["pearson_offdiag"]
 
 

@@ -41,13 +41,12 @@ from experiments._transformed import (
     SUMMARY_RATIO,
     graph_shift,
     keyword_labelled,
+    paired_js_difference,
     summaries,
     teacher_traces,
     words,
 )
 from metacot import transforms as tf
-from metacot.fit import per_trace_counts
-from metacot.graph import _js_rows
 
 CLAIM = Claim(
     id="M8",
@@ -123,12 +122,6 @@ def part_a(quick: bool, n_boot: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _dirichlet_P(N: np.ndarray) -> np.ndarray:
-    """Dirichlet(1) posterior means for a stack of count matrices ``(..., k, k)``."""
-    N = N + 1.0
-    return N / N.sum(axis=-1, keepdims=True)
-
-
 def _controls(windows: list, summ: list, seeds: int) -> dict[str, list[list]]:
     """Per seed, the word-matched and step-matched random-drop copies of the windows."""
     out: dict[str, list[list]] = {"word-matched drop": [], "step-matched drop": []}
@@ -143,31 +136,6 @@ def _controls(windows: list, summ: list, seeds: int) -> dict[str, list[list]]:
         out["word-matched drop"].append(words_m)
         out["step-matched drop"].append(steps_m)
     return out
-
-
-def _difference(orig: list, summ: list, controls: list[list], n_boot: int, seed: int) -> tuple[float, float, float]:
-    """Point and paired-bootstrap interval of JS(summary) − JS(control), windows resampled jointly.
-
-    The point uses the control averaged over seeds; replicate ``b`` uses seed ``b mod len(controls)``.
-    """
-    C0 = per_trace_counts(orig).astype(float)
-    Cs = per_trace_counts(summ).astype(float)
-    Cc = np.stack([per_trace_counts(c).astype(float) for c in controls])
-    n = C0.shape[0]
-
-    def js(Na: np.ndarray, Nb: np.ndarray) -> np.ndarray:
-        return _js_rows(_dirichlet_P(Na), _dirichlet_P(Nb)).mean(axis=-1)
-
-    point = float(js(C0.sum(0), Cs.sum(0)) - np.mean([js(C0.sum(0), c.sum(0)) for c in Cc]))
-    rng = np.random.default_rng(seed)
-    W = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
-    N0 = np.einsum("bt,tij->bij", W, C0)
-    Ns = np.einsum("bt,tij->bij", W, Cs)
-    pick = Cc[np.arange(n_boot) % len(Cc)]
-    Nc = np.einsum("bt,btij->bij", W, pick)
-    d = js(N0, Ns) - js(N0, Nc)
-    lo, hi = np.quantile(d, [0.025, 0.975])
-    return point, float(lo), float(hi)
 
 
 def part_b(quick: bool, results, n_boot: int) -> tuple[pd.DataFrame, dict]:
@@ -191,7 +159,7 @@ def part_b(quick: bool, results, n_boot: int) -> tuple[pd.DataFrame, dict]:
         for name, sets in ctl_kw.items():
             per_seed = [[c[i] for i in idx] for c in sets]
             shifts = [graph_shift(orig, c, n_boot=10)["js_mean"] for c in per_seed]
-            d, lo, hi = _difference(orig, s, per_seed, n_boot, seed=1)
+            d, lo, hi = paired_js_difference(orig, s, per_seed, n_boot=n_boot, seed=1)
             first = graph_shift(orig, per_seed[0], n_boot=n_boot)
             rows.append({**base, "family": "control", "transformation": name, "parameter": np.nan,
                          **first, "js_mean_seed_mean": float(np.mean(shifts)),

@@ -46,6 +46,7 @@ __all__ = [
     "GraphComparison",
     "Provenance",
     "compare",
+    "comparison_stats",
     "reference",
 ]
 
@@ -764,8 +765,13 @@ def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, 0.5 * kl(p) + 0.5 * kl(q))
 
 
-def _stats(Pa: np.ndarray, Pb: np.ndarray) -> dict[str, np.ndarray]:
-    """The comparison statistics for stacks of matrices ``(..., k, k)``."""
+def comparison_stats(Pa: np.ndarray, Pb: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics of :func:`compare` for stacks of row-stochastic matrices ``(..., k, k)``.
+
+    Returns ``"pearson"``, ``"pearson_offdiag"``, ``"js"`` (per row, last axis) and ``"js_mean"``,
+    each with the stack's leading shape; for bootstrap replicates and noise floors computed
+    outside :func:`compare` with exactly its definitions.
+    """
     k = Pa.shape[-1]
     off = ~np.eye(k, dtype=bool)
     js = _js_rows(Pa, Pb)
@@ -894,7 +900,7 @@ def compare(
         raise InvalidArgumentError(
             f"the graphs have different states: {[s.value for s in a.states]} vs {[s.value for s in b.states]}"
         )
-    point = _stats(a.P, b.P)
+    point = comparison_stats(a.P, b.P)
     common = {
         "pearson": float(point["pearson"]),
         "pearson_offdiag": float(point["pearson_offdiag"]),
@@ -927,7 +933,7 @@ def compare(
             ok &= good
     if ok.sum() < 10:
         raise InvalidArgumentError(f"only {int(ok.sum())} of {n_boot} bootstrap replicates are defined")
-    reps = _stats(stacks[0][ok], stacks[1][ok])
+    reps = comparison_stats(stacks[0][ok], stacks[1][ok])
     q = [(1 - level) / 2, (1 + level) / 2]
     intervals = {
         name: _readonly(np.nanquantile(reps[name], q, axis=0).T.copy() if name == "js" else np.nanquantile(reps[name], q))
