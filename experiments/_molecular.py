@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -73,36 +73,44 @@ def judge_fingerprint(judge: label.LLMJudgeLabeller) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-def _judge_labels(traces: list[Trace], results: Path, quick: bool) -> list[Trace]:
-    """Judge-labelled ``traces``, resuming from (and appending to) a JSONL cache.
+def cached_traces(cache: Path, traces: Sequence[Trace], compute: Callable[[Trace], Trace],
+                  matches: Callable[[Trace, Trace], bool]) -> list[Trace]:
+    """``compute(t)`` for every trace, resuming from (and appending to) a JSONL cache of results.
 
-    The cache file name carries :func:`judge_fingerprint`, so labels made with another rubric,
-    model or setting are never reused.
+    A cached record is reused when it has the trace's id and ``matches(trace, record)``; each new
+    result is appended and fsynced as soon as it exists, so a killed run loses at most the trace
+    in hand. A torn last line or records of other traces make the file be rewritten clean.
     """
-    from metacot.synth import LlamaCppSampler
     from metacot.traces import write_traces
 
-    judge = label.LLMJudgeLabeller(LlamaCppSampler())
-    cache = results / "labels" / f"llm-judge-{judge_fingerprint(judge)}{'-quick' if quick else ''}.jsonl"
-    wanted = {t.trace_id: len(t) for t in traces}
+    wanted = {t.trace_id: t for t in traces}
     done: dict[str, Trace] = {}
     if cache.exists():
         got = read_traces(cache, on_error="skip")
-        done = {t.trace_id: t for t in got if wanted.get(t.trace_id) == len(t)}
+        done = {r.trace_id: r for r in got if r.trace_id in wanted and matches(wanted[r.trace_id], r)}
         if got.skipped or len(done) != len(got):
-            # A torn last line (a killed run) or records of another subsample: rewrite the file clean.
             write_traces(cache, done.values())
     todo = [t for t in traces if t.trace_id not in done]
     if todo:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("a", encoding="utf-8") as f:
             for t in todo:
-                lab = judge.label(t)
-                f.write(json.dumps(lab.to_dict(), ensure_ascii=False) + "\n")
+                r = compute(t)
+                f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-                done[t.trace_id] = lab
+                done[t.trace_id] = r
     return [done[t.trace_id] for t in traces]
+
+
+def _judge_labels(traces: list[Trace], results: Path, quick: bool) -> list[Trace]:
+    """Judge-labelled ``traces``, cached under :func:`judge_fingerprint` (labels made with another
+    rubric, model or setting are never reused)."""
+    from metacot.synth import LlamaCppSampler
+
+    judge = label.LLMJudgeLabeller(LlamaCppSampler())
+    cache = results / "labels" / f"llm-judge-{judge_fingerprint(judge)}{'-quick' if quick else ''}.jsonl"
+    return cached_traces(cache, traces, judge.label, lambda t, r: len(t) == len(r))
 
 
 def labelled(labeller: str, quick: bool, results: Path) -> list[Trace]:

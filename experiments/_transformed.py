@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments._molecular import TEACHERS, annotated, comparison_columns
+from experiments._molecular import TEACHERS, annotated, cached_traces, comparison_columns
 from metacot import label
 from metacot import transforms as tf
 from metacot.fit import fit_graph, per_trace_counts
 from metacot.graph import compare, comparison_stats
-from metacot.traces import Trace, read_traces
+from metacot.traces import Trace
 
 #: The paper's "about 45% fewer tokens" of summarised private-model thinking, as a kept share.
 SUMMARY_RATIO = 0.55
@@ -102,13 +102,12 @@ def summary_fingerprint(sampler, ratio: float) -> str:
 
 
 def summaries(quick: bool, results: Path) -> tuple[list[Trace], list[Trace], dict]:
-    """The chunks and their summaries by the embedded model (``per="trace"``, greedy), cached.
+    """The chunks and their summaries (embedded model, or the served one named above; ``per="trace"``, greedy), cached.
 
     Returns ``(chunks, summaries, sampler description)``; the summaries are unlabelled (a
     summary paragraph need not match one old step) and must be relabelled from their text.
     """
     from metacot.synth import LlamaCppSampler, OpenAISampler
-    from metacot.traces import write_traces
 
     originals = chunks(quick)
     url = os.environ.get("METACOT_SUMMARY_BASE_URL")
@@ -118,25 +117,12 @@ def summaries(quick: bool, results: Path) -> tuple[list[Trace], list[Trace], dic
         sampler = LlamaCppSampler()
     fp = summary_fingerprint(sampler, SUMMARY_RATIO)
     cache = results / "transforms" / f"summaries-{fp}{'-quick' if quick else ''}.jsonl"
-    wanted = {t.trace_id: t.metadata["chunk"] for t in originals}
-    done: dict[str, Trace] = {}
-    if cache.exists():
-        got = read_traces(cache, on_error="skip")
-        done = {t.trace_id: t for t in got if wanted.get(t.trace_id) == t.metadata.get("chunk")}
-        if got.skipped or len(done) != len(got):
-            # A torn last line (a killed run) or records of other chunks: rewrite the file clean.
-            write_traces(cache, done.values())
-    todo = [t for t in originals if t.trace_id not in done]
-    if todo:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with cache.open("a", encoding="utf-8") as f:
-            for t in todo:
-                s = tf.summarise(t, sampler, target_ratio=SUMMARY_RATIO, per="trace", seed=0)
-                f.write(json.dumps(s.to_dict(), ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                done[t.trace_id] = s
-    return originals, [done[t.trace_id] for t in originals], sampler.describe()
+    done = cached_traces(
+        cache, originals,
+        lambda t: tf.summarise(t, sampler, target_ratio=SUMMARY_RATIO, per="trace", seed=0),
+        lambda t, r: t.metadata["chunk"] == r.metadata.get("chunk"),
+    )
+    return originals, done, sampler.describe()
 
 
 def _each(fn: Callable[[Trace, int], Trace]) -> Callable[[Sequence[Trace]], list[Trace]]:

@@ -81,3 +81,31 @@ def test_summary_windows_are_contiguous_long_enough_and_fixed_by_the_trace_id():
         assert c.steps == t.steps[a:b] and 0 < b - a <= CHUNK_MAX_STEPS
         assert sum(word_count(s.text) for s in c.steps) >= CHUNK_WORDS or (a, b) == (0, len(t))
         assert chunk(t).metadata["chunk"] == [a, b]
+
+
+def test_cached_traces_resumes_skips_done_work_and_survives_a_torn_line(tmp_path):
+    # compute() is a deterministic relabelling; the oracle is the number of calls it receives.
+    from dataclasses import replace
+
+    from experiments._molecular import cached_traces
+    from metacot.transforms import make_trace
+
+    traces = [make_trace([f"s{i}", "t"], ["normal", "deep"], trace_id=f"t{i}") for i in range(5)]
+    calls = []
+
+    def compute(t):
+        calls.append(t.trace_id)
+        return replace(t, metadata={**t.metadata, "done": True})
+
+    cache = tmp_path / "c.jsonl"
+    same = lambda t, r: len(t) == len(r)  # noqa: E731
+    first = cached_traces(cache, traces[:3], compute, same)
+    assert calls == ["t0", "t1", "t2"] and all(r.metadata["done"] for r in first)
+    with cache.open("a") as f:
+        f.write('{"trace_id": "t3", "prob')  # a run killed mid-write
+    with pytest.warns(UserWarning, match="malformed"):  # the torn line is reported, not silently dropped
+        again = cached_traces(cache, traces, compute, same)
+    assert calls == ["t0", "t1", "t2", "t3", "t4"] and [r.trace_id for r in again] == [t.trace_id for t in traces]
+    assert len(cache.read_text().splitlines()) == 5  # rewritten clean, then appended
+    cached_traces(cache, traces, compute, same)
+    assert len(calls) == 5  # nothing left to do
