@@ -371,3 +371,20 @@ def test_killing_the_server_mid_run_fails_cleanly_and_a_rerun_completes(llama_se
     # and once more: nothing left to do, nothing sent
     again = molesyn(graph, ps, ScriptedSampler([]), out, max_steps=2, max_tokens=8, verify=False, progress=False)
     assert (again.n_skipped, again.n_written) == (3, 0)
+
+
+@needs_server
+def test_m8_m9_summaries_come_from_a_served_model_when_its_url_is_set(llama_server, tmp_path, monkeypatch):
+    # The experiments' summarisation arm, pointed at a real server by environment variables: every
+    # summary records the served sampler, and the cache is keyed apart from the embedded model's.
+    from experiments._transformed import summaries
+
+    srv = llama_server()
+    monkeypatch.setenv("METACOT_SUMMARY_BASE_URL", f"{srv.url}/v1")
+    monkeypatch.setenv("METACOT_SUMMARY_MODEL", "smollm2")
+    windows, summ, sampler = summaries(True, tmp_path)
+    assert sampler["kind"] == "openai" and sampler["model"] == "smollm2"
+    assert len(summ) == len(windows) == 3
+    assert all(s.metadata["transforms"][-1]["sampler"]["kind"] == "openai" and len(s) >= 1 for s in summ)
+    (cache,) = (tmp_path / "transforms").glob("summaries-*-quick.jsonl")
+    assert len(cache.read_text().splitlines()) == 3
