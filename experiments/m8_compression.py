@@ -53,8 +53,8 @@ CLAIM = Claim(
     paper="molecular-thought",
     claim=(
         "Summarising or compressing reasoning traces (about 45% fewer tokens, as in the summarised thinking "
-        "of private models) breaks their behaviour-transition (bond) distribution, which is why such traces "
-        "distil badly (Chen et al. 2026, Tables 3–4; notes §4.10)."
+        "of private models; the 45% is known from secondary sources only) breaks their behaviour-transition (bond) distribution, which is why such traces "
+        "distil badly (Chen et al. 2026, Tables 3–4; notes §4.6)."
     ),
     formalisation=(
         "Part A: all 128 ReasoningFlow teacher traces; Dirichlet(1) graphs before/after drop_random (10–75% of "
