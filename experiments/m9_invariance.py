@@ -445,8 +445,8 @@ def teacher_rows(quick: bool, emb: _Embeddings, log: dict) -> tuple[list[dict], 
     T = teacher_traces()
     T_kw = keyword_labelled(T)
     sub = geometry_subset(T, *((GEO_PER_GROUP_QUICK, GEO_STEPS_QUICK) if quick else (GEO_PER_GROUP, GEO_STEPS)))
-    problems = {p: e for p, e in zip(sorted({T[i].problem for i in sub}),
-                                     emb.texts(sorted({T[i].problem for i in sub})))}
+    names = sorted({T[i].problem for i in sub})
+    problems = dict(zip(names, emb.texts(names)))
 
     def embed_and_map(traces: Sequence[Trace], seed: int = m5.SEED) -> tuple[list, list, list]:
         t0 = time.perf_counter()

@@ -47,6 +47,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -694,24 +695,15 @@ def lift_from_traces(traces: Iterable[Trace], states: Sequence[Behaviour | str] 
 
 
 # ------------------------------------------------------------------------------ sampling
-def _cdf_rows(P: np.ndarray) -> np.ndarray:
-    """Cumulative row sums, set to exactly 1 from each row's last positive entry on.
-
-    Rounding can leave a row summing to 1 - 1e-16; a uniform in that gap must still land on a
-    state the row can reach, never on a zero-probability column after it.
-    """
-    cdf = np.cumsum(P, axis=1)
-    last = P.shape[1] - 1 - np.argmax(P[:, ::-1] > 0, axis=1)
-    cdf[np.arange(P.shape[1])[None, :] >= last[:, None]] = 1.0
-    return cdf
-
-
 def sample_paths(chain: Chain, n_paths: int, seed: Any, *, max_length: int = 1_000_000) -> list[np.ndarray]:
     r"""Draw ``n_paths`` independent paths :math:`X_0 \dots X_{n-1}` of a lifted chain.
 
-    :math:`X_0 \sim \mu`; each next state is drawn from its row of :math:`\tilde P` by inverting
-    the cumulative row sums with one uniform, for all unfinished paths at once; a path ends when
-    it enters the answer state (which is not part of the path).
+    The walkers are those of :func:`metacot.simulation.simulate` (counter-based Philox streams,
+    so a path depends only on the seed and its index) with ``record_paths=True``; a path ends when
+    it enters the answer state, which is not part of the path. The step budget starts where the
+    bound :math:`\Pr(n > t) \le C \rho(Q)^t` falls below :math:`10^{-12}/` ``n_paths`` and
+    doubles, up to ``max_length``, while any walker is still running; with the same seed a larger
+    budget extends the same paths, so the result does not depend on the budget.
 
     Parameters
     ----------
@@ -740,33 +732,22 @@ def sample_paths(chain: Chain, n_paths: int, seed: Any, *, max_length: int = 1_0
     >>> [int(p[0]) for p in paths]
     [0, 0, 0]
     """
+    from metacot.simulation import simulate  # numba is only needed here
+
     if isinstance(n_paths, bool) or not isinstance(n_paths, (int, np.integer)) or n_paths < 1:
         raise InvalidArgumentError(f"sample_paths: n_paths must be a positive int, got {n_paths!r}")
+    n = int(n_paths)
     p = lifted_parts(chain, where="sample_paths")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    k = p.k
-    cdf = _cdf_rows(chain.P.toarray())
-    mu_cdf = _cdf_rows(p.mu[None, :])[0]
-    cur = np.searchsorted(mu_cdf, rng.random(int(n_paths)), side="right")
-    # Column t holds the state at step t of every path (k once it has ended); a small integer
-    # type keeps the n_paths x max(n) matrix cheap.
-    dtype = np.int16 if k < np.iinfo(np.int16).max else np.int64
-    columns = []
-    alive = np.arange(int(n_paths))
-    state = cur.astype(np.int64)
-    while alive.size:
-        if len(columns) >= max_length:
+    seed = int(seed.integers(2**63)) if isinstance(seed, np.random.Generator) else seed  # one seed for every retry
+    rho = float(np.max(np.abs(np.linalg.eigvals(p.Q))))
+    budget = math.ceil(math.log(1e-12 / n) / math.log(rho)) if 0 < rho < 1 else 1
+    budget = min(max(budget, 1), max_length)
+    while True:
+        sim = simulate(chain, n, budget, seed=seed, record_paths=True, count_visits=False)
+        if not sim.censored.any():
+            return [sim.paths[w, :tau].astype(np.int64) for w, tau in enumerate(sim.hitting_times)]
+        if budget >= max_length:
             raise CensoredError(
-                f"sample_paths: {alive.size} path(s) still running after max_length={max_length} steps"
+                f"sample_paths: {int(sim.censored.sum())} path(s) still running after max_length={max_length} steps"
             )
-        col = np.full(int(n_paths), k, dtype=dtype)
-        col[alive] = state
-        columns.append(col)
-        u = rng.random(alive.size)
-        # First column whose cumulative sum exceeds u (zero-probability columns are never picked).
-        state = (cdf[state] <= u[:, None]).sum(axis=1)
-        keep = state < k
-        alive, state = alive[keep], state[keep]
-    M = np.stack(columns, axis=1)
-    lengths = (M < k).sum(axis=1)
-    return [M[i, : lengths[i]].astype(np.int64) for i in range(int(n_paths))]
+        budget = min(2 * budget, max_length)

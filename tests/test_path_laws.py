@@ -18,7 +18,7 @@ from metacot import exact
 from metacot import path_laws as pl
 from metacot import transforms as tf
 from metacot.chain import Chain
-from metacot.errors import InvalidArgumentError, InvalidChainError
+from metacot.errors import CensoredError, InvalidArgumentError, InvalidChainError
 from metacot.fit import fit_graph, tally_transitions
 from metacot.graph import reference
 
@@ -351,3 +351,10 @@ def test_fitting_rejects_bad_paths_and_traces():
         pl.lift_from_traces([["normal"]])
     with pytest.raises(InvalidArgumentError, match="n_paths must be a positive int"):
         pl.sample_paths(random_lifted(0), 0, seed=0)
+
+
+def test_sample_paths_refuses_paths_longer_than_max_length():
+    # Answer rate 0.01 from "normal" only: P(n > 20) is about 0.8, so 50 paths cannot all end by 20 steps.
+    c = reference("qwq-32b").to_chain(answer_rate=[0.01, 0, 0, 0], start="normal")
+    with pytest.raises(CensoredError, match="still running after max_length=20"):
+        pl.sample_paths(c, 50, seed=0, max_length=20)
