@@ -19,7 +19,7 @@ _CHILD = textwrap.dedent(
     import json, sys, time
     import numpy as np, scipy.sparse as sp, scipy.sparse.linalg as spla
     from metacot import exact
-    from metacot.families import random_clusters
+    from metacot.markov.families import random_clusters
 
     library, n, cluster = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     chain = random_clusters(n // cluster, cluster, 1e-3, kind="lazy_cycle")

@@ -146,7 +146,7 @@ def bench_sweep(quick: bool, gpu: bool) -> list[dict]:
 
 def run(quick: bool = False) -> list[dict]:
     """Every row of this benchmark (GPU rows only when a real GPU is present)."""
-    from metacot.kernels.gpu import cuda_available
+    from metacot.simulation.kernels.gpu import cuda_available
 
     gpu = cuda_available()
     if not gpu:

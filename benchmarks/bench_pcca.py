@@ -2,7 +2,7 @@
 
 The chain has 5 clusters of 400 states, each a doubly stochastic, non-reversible mixture of 20
 random permutations and the identity (about 20 non-zeros per row), joined along a line by sparse
-edges of probability 1e-3 (``metacot.families.random_clusters(5, 400, 1e-3, kind="regular",
+edges of probability 1e-3 (``metacot.markov.families.random_clusters(5, 400, 1e-3, kind="regular",
 meta="line")``). Both libraries compute G-PCCA with k = 5: pyGPCCA (``GPCCA(P).optimize(5)``,
 default dense sorted Schur decomposition, ``z="LM"``) on the dense matrix, metacot
 (``metastable_sets(chain, 5)``) on the sparse one. Each is timed as the best of 3 runs after a
@@ -20,8 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from metacot.chain import Chain
-from metacot.pcca import metastable_sets
+from metacot.markov.chain import Chain
+from metacot.markov.pcca import metastable_sets
 
 N_CLUSTERS = 5
 CLUSTER_SIZE = 400
@@ -56,7 +56,7 @@ def _own_random_clusters(K: int, M: int, eps: float, degree: int, seed: int = 0)
 def build_chain(K: int, M: int, eps: float, seed: int = 0) -> tuple[Chain, str]:
     """The benchmark chain and the name of its constructor."""
     try:
-        from metacot.families import random_clusters
+        from metacot.markov.families import random_clusters
     except ImportError:
         return _own_random_clusters(K, M, eps, DEGREE, seed), "own builder"
     try:

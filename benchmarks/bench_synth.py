@@ -36,7 +36,7 @@ SEED = 0
 
 
 def _problems(n: int):
-    from metacot.traces import DATA_DIR, load_problems
+    from metacot.traces.core import DATA_DIR, load_problems
 
     return load_problems(DATA_DIR / "problems" / "math500.jsonl")[:n]
 
@@ -53,9 +53,9 @@ def _load() -> float:
 
 
 def _synth(name: str, sampler, n: int, steps: int, tokens: int, batch: int, folder: Path) -> dict:
-    from metacot.graph import reference
+    from metacot.graphs.graph import reference
     from metacot.synth import molesyn
-    from metacot.traces import read_traces
+    from metacot.traces.core import read_traces
 
     load = _load()
     out = folder / f"{name.replace(' ', '_').replace('=', '')}.jsonl"
@@ -78,7 +78,7 @@ def _free_port() -> int:
 def _start_server(log: Path) -> tuple[subprocess.Popen, str]:
     import httpx
 
-    from metacot.synth.samplers import default_gguf
+    from metacot.llm.samplers import default_gguf
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -118,7 +118,7 @@ def run(quick: bool = False) -> list[dict]:
         proc, url = _start_server(folder / "server.log")
         try:
             warm = OpenAISampler(url, "smollm2", concurrency=1)
-            from metacot.synth.samplers import chat
+            from metacot.llm.samplers import chat
 
             warm.complete(chat("Hi.", "Hi.", max_tokens=4, seed=0))
             for c in (1, 4):

@@ -2,7 +2,7 @@
 
 The traces are the 231 ReasoningFlow annotated responses shipped in ``data/`` (five models, AIME 2024
 and argument-essay problems; provenance in ``data/README.md``). Three labellers map their steps to
-the four behaviours (:mod:`metacot.label`):
+the four behaviours (:mod:`metacot.graphs.labellers`):
 
 * ``reasoningflow``: the documented mapping of the human-checked discourse labels (the primary one);
 * ``keyword``: the surface baseline on step text;
@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from metacot import label
-from metacot.traces import DATA_DIR, Trace, load_reasoningflow, read_traces
+from metacot.traces.core import DATA_DIR, Trace, load_reasoningflow, read_traces
 
 TEACHERS = ("DeepSeek-R1", "QwQ-32B", "gpt-oss-120b")
 INSTRUCT = ("DeepSeek-V3", "Qwen2.5-32B-Instruct")
@@ -81,7 +81,7 @@ def cached_traces(cache: Path, traces: Sequence[Trace], compute: Callable[[Trace
     result is appended and fsynced as soon as it exists, so a killed run loses at most the trace
     in hand. A torn last line or records of other traces make the file be rewritten clean.
     """
-    from metacot.traces import write_traces
+    from metacot.traces.core import write_traces
 
     wanted = {t.trace_id: t for t in traces}
     done: dict[str, Trace] = {}
@@ -131,7 +131,7 @@ def pair_kind(a: str, b: str) -> str:
 
 
 def comparison_columns(c) -> dict[str, float]:
-    """r, off-diagonal r and mean JS of a :class:`~metacot.graph.GraphComparison`, each with its interval."""
+    """r, off-diagonal r and mean JS of a :class:`~metacot.graphs.graph.GraphComparison`, each with its interval."""
     row: dict[str, float] = {}
     for stat, point in (("pearson", c.pearson), ("pearson_offdiag", c.pearson_offdiag), ("js_mean", c.js_mean)):
         lo, hi = c.interval(stat)

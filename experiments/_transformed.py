@@ -12,7 +12,7 @@
   served model instead, set ``METACOT_SUMMARY_BASE_URL`` (an OpenAI-compatible ``/v1`` endpoint)
   and ``METACOT_SUMMARY_MODEL``.
 * :func:`graph_shift`: Dirichlet(1) graphs of the originals and their transformed copies compared
-  with a **paired** trace bootstrap (:func:`metacot.graph.compare` with ``paired=True``);
+  with a **paired** trace bootstrap (:func:`metacot.graphs.graph.compare` with ``paired=True``);
   :func:`paired_js_difference`: whether one transformation moves the graph further than another.
 """
 
@@ -30,9 +30,9 @@ import numpy as np
 from experiments._molecular import TEACHERS, annotated, cached_traces, comparison_columns
 from metacot import label
 from metacot import transforms as tf
-from metacot.fit import fit_graph, per_trace_counts
-from metacot.graph import compare, comparison_stats
-from metacot.traces import Trace
+from metacot.graphs.fit import fit_graph, per_trace_counts
+from metacot.graphs.graph import compare, comparison_stats
+from metacot.traces.core import Trace
 
 #: The paper's "about 45% fewer tokens" of summarised private-model thinking, as a kept share.
 SUMMARY_RATIO = 0.55

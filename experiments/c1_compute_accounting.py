@@ -25,7 +25,7 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import exact, plots
-from metacot.families import line_of_cliques
+from metacot.markov.families import line_of_cliques
 from metacot.theory import (
     distill_exact,
     logits_from_chain,

@@ -6,7 +6,7 @@ learn the meta-chain :math:`q^\varepsilon_\circ` with :math:`T_{dist} = \tilde\T
 (Thm 4.3; project notes §5). We run one trajectory of length :math:`10\,M^2/\varepsilon^2` per seed,
 read the counts at :math:`T \in \{1, 3, 10\} \cdot M^2/\varepsilon^2`, train the student
 (:func:`metacot.theory.distill.distill`, observed support, GD to :math:`10^{-12}`), and compare its
-off-diagonal entries with the exact :math:`q^\varepsilon_\circ` (:func:`metacot.exact.meta_chain`).
+off-diagonal entries with the exact :math:`q^\varepsilon_\circ` (:func:`metacot.markov.exact.meta_chain`).
 
 The off-diagonal entries are :math:`\varepsilon/M` and each cluster is occupied a quarter of the
 time here, so an edge is crossed about :math:`T\varepsilon/(4M) = m M/(4\varepsilon)` times at
@@ -24,7 +24,7 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import exact
-from metacot.families import random_clusters
+from metacot.markov.families import random_clusters
 from metacot.theory.distill import cluster_counts, distill, meta_chain_errors, time_rescaling
 from metacot.theory.pretrain import transition_counts
 

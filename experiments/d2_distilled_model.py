@@ -33,7 +33,7 @@ import pandas as pd
 from experiments import d1_meta_chain_estimation as d1
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import exact
-from metacot.families import random_clusters
+from metacot.markov.families import random_clusters
 from metacot.theory.distill import distill, distill_exact, jump_tv, leave_probabilities, time_rescaling
 from metacot.theory.pretrain import transition_counts
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import exact, plots
-from metacot.families import line_of_cliques, random_clusters
+from metacot.markov.families import line_of_cliques, random_clusters
 
 CLAIM = Claim(
     id="H2",

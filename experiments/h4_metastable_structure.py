@@ -24,7 +24,7 @@ import scipy.stats
 import metacot as mc
 from experiments._common import Claim, from_claim, output_dir, write
 from metacot import exact, plots
-from metacot.families import random_clusters
+from metacot.markov.families import random_clusters
 
 CLAIM = Claim(
     id="H4",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
 from metacot import exact, plots
-from metacot.families import random_clusters
+from metacot.markov.families import random_clusters
 
 CLAIM = Claim(
     id="H5",
@@ -25,7 +25,7 @@ CLAIM = Claim(
     formalisation=(
         "random_clusters(K=6, M=[8,12,16,20,24,32], kind ∈ {er, regular}, n_out=2, meta='line_back', "
         "back_rate r ∈ {0, 0.5, 1, 2}, q_range=(0.5, 1.5), seed=0), ε ∈ {1e-2, 1e-3, 1e-4}; "
-        "meta-chain = metacot.exact.meta_chain (within-cluster stationary weights)."
+        "meta-chain = metacot.markov.exact.meta_chain (within-cluster stationary weights)."
     ),
     prediction="E[τ] / meta-chain hitting time → 1 as ε → 0.",
     rule="Ratio in [0.98, 1.02] for every configuration with ε ≤ 1e-3.",

@@ -7,7 +7,7 @@ where the quantity of interest, the hitting time of the answer state, is exact. 
 issue: does the chain's hitting time move the way the graph shift predicts?
 
 **The lifted chain.** For each teacher (ReasoningFlow traces of DeepSeek-R1, QwQ-32B,
-gpt-oss-120b, labelled by the ReasoningFlow mapping) :func:`metacot.path_laws.lift_from_traces`
+gpt-oss-120b, labelled by the ReasoningFlow mapping) :func:`metacot.structure.path_laws.lift_from_traces`
 fits the chain on the four behaviours plus an absorbing answer by maximum likelihood:
 :math:`Q_{ij} = N_{ij}/s_i`, answer rates :math:`a_i = e_i/s_i` (traces ending in :math:`i` over
 steps in :math:`i`), start law = first-step law. The traces are 50–900 steps long and end mostly
@@ -16,15 +16,15 @@ mix within a few steps: the chain is metastable with respect to the answer.
 
 **One exact identity decides much of the outcome.** For the MLE lifted chain of *any* set of
 paths, the mean hitting time of the answer from the start law equals the mean path length
-(flow conservation, :func:`metacot.path_laws.lift_from_paths`). So the refitted hitting time of
+(flow conservation, :func:`metacot.structure.path_laws.lift_from_paths`). So the refitted hitting time of
 transformed paths is their mean length: :math:`h'/h` is exactly the share of steps a
 transformation keeps. Shuffling keeps every step (:math:`h' = h`) while scrambling the graph;
 truncation removes 45% of the steps while leaving a Markov chain's transitions as they were.
 We derived this before running; the run measures how it plays out against the graph shift.
 
 **Closed forms.** Random dropping, dropping a behaviour and merging runs have exact transformed
-laws (:func:`~metacot.path_laws.thinned` -- Bernoulli thinning, which ``drop_random``'s exact
-count approximates -- :func:`~metacot.path_laws.censored`, :func:`~metacot.path_laws.jump_chain`);
+laws (:func:`~metacot.structure.path_laws.thinned` -- Bernoulli thinning, which ``drop_random``'s exact
+count approximates -- :func:`~metacot.structure.path_laws.censored`, :func:`~metacot.structure.path_laws.jump_chain`);
 truncation, random dropping and shuffling have exact length laws
 (:math:`\mathbb E[g(n)]` over the phase-type law of :math:`n`); the label-preserving
 transformations are the identity. Each prediction is checked against the simulated refit.
@@ -45,8 +45,8 @@ from experiments._transformed import STANDARD, SUMMARY_RATIO, graph_shift, teach
 from metacot import exact
 from metacot import path_laws as pl
 from metacot.behaviours import BEHAVIOURS
-from metacot.fit import fit_graph
-from metacot.transforms import make_trace
+from metacot.graphs.fit import fit_graph
+from metacot.traces.transforms import make_trace
 
 SEED = 10
 N_PATHS, N_PATHS_QUICK = 2000, 200
@@ -72,7 +72,7 @@ CLAIM = Claim(
     ),
     formalisation=(
         "Per teacher (DeepSeek-R1, QwQ-32B, gpt-oss-120b; ReasoningFlow traces, ReasoningFlowLabeller): lifted "
-        "chain by maximum likelihood (metacot.path_laws.lift_from_traces: Q_ij = N_ij/s_i, a_i = end_i/s_i, "
+        "chain by maximum likelihood (metacot.structure.path_laws.lift_from_traces: Q_ij = N_ij/s_i, a_i = end_i/s_i, "
         "start = first-step law). 2000 paths sampled (quick 200; seed 10 + teacher index), made into traces and "
         "transformed by experiments._transformed.STANDARD. Graph shift = _transformed.graph_shift (Dirichlet(1) "
         "graphs of original vs transformed paths, mean row JS and Pearson r, paired trace bootstrap with 200 "

@@ -4,7 +4,7 @@ Chen et al. (2026, Figure 5) fit a 4×4 behaviour transition graph per teacher a
 :math:`r > 0.9` between every pair of teachers. We fit one graph per model on the ReasoningFlow
 traces in ``data/`` (three reasoning teachers, two instruction models, the same AIME 2024 and
 argument problems), under each labeller, and compare every pair with
-:func:`metacot.graph.compare`: :math:`r` over the 16 entries, :math:`r` over the 12 off-diagonal
+:func:`metacot.graphs.graph.compare`: :math:`r` over the 16 entries, :math:`r` over the 12 off-diagonal
 entries, and the mean row Jensen–Shannon divergence, each with a 95% bootstrap interval from
 resampling traces. The LLM judge labels a fixed subsample only; so that its row can be read
 against the others, the ReasoningFlow labeller is also run on that same subsample.
@@ -28,8 +28,8 @@ from experiments._molecular import (
     pair_kind,
 )
 from metacot import label
-from metacot.fit import fit_graph
-from metacot.graph import compare
+from metacot.graphs.fit import fit_graph
+from metacot.graphs.graph import compare
 
 CLAIM = Claim(
     id="M1",

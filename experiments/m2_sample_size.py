@@ -22,8 +22,8 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from experiments._molecular import TEACHERS, by_source, labelled
-from metacot.fit import fit_graph, per_trace_counts
-from metacot.graph import comparison_stats
+from metacot.graphs.fit import fit_graph, per_trace_counts
+from metacot.graphs.graph import comparison_stats
 
 CLAIM = Claim(
     id="M2",

@@ -1,7 +1,7 @@
 r"""M3: do our fitted graphs reproduce the paper's Figure 5?
 
 Chen et al. (2026) publish, in Figure 5, the behaviour transition matrices of DeepSeek-R1-0528,
-QwQ-32B and gpt-oss-120b (:func:`metacot.graph.reference`). Our traces come from DeepSeek-R1 (the
+QwQ-32B and gpt-oss-120b (:func:`metacot.graphs.graph.reference`). Our traces come from DeepSeek-R1 (the
 January release), QwQ-32B and gpt-oss-120b, on other problems, segmented and labelled differently.
 Per labeller and teacher we compare our graph with the published one: Pearson :math:`r` (16 entries
 and off-diagonal), the row Jensen–Shannon divergences, and 95% bootstrap intervals from resampling
@@ -19,8 +19,8 @@ from experiments._common import Claim, from_claim, output_dir, write
 from experiments._molecular import REFERENCE_OF, TEACHERS, by_source, comparison_columns
 from experiments.m1_teacher_similarity import _labellings
 from metacot.behaviours import BEHAVIOURS
-from metacot.fit import fit_graph
-from metacot.graph import compare, reference
+from metacot.graphs.fit import fit_graph
+from metacot.graphs.graph import compare, reference
 
 CLAIM = Claim(
     id="M3",

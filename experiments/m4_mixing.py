@@ -7,13 +7,13 @@ neither (Pearson :math:`r < 0.7`, their Fig. 11d), although the two teachers' gr
 We cannot train students here, but we can ask the data-level question and quantify it:
 
 * **pooled vs teacher.** Fit one graph to the union of two teachers' traces and compare it with
-  each teacher's own graph (:func:`metacot.graph.compare`: Pearson :math:`r`, off-diagonal
+  each teacher's own graph (:func:`metacot.graphs.graph.compare`: Pearson :math:`r`, off-diagonal
   :math:`r`, row-wise Jensen-Shannon divergence). The pooled matrix is, row by row, a
   count-weighted average of the two teachers' rows,
   :math:`\hat P^{A\cup B}_{i\cdot} = w_i \hat P^A_{i\cdot} + (1 - w_i) \hat P^B_{i\cdot}` with
   :math:`w_i = N^A_{i\cdot\cdot}/(N^A_{i\cdot\cdot} + N^B_{i\cdot\cdot})`, so it always lies
   between them; it matches neither only when the teachers differ by more than sampling noise.
-* **pooling strength.** The hierarchical model of :func:`metacot.hierarchical.fit_hierarchical`
+* **pooling strength.** The hierarchical model of :func:`metacot.graphs.hierarchical.fit_hierarchical`
   gives every row a concentration :math:`\kappa_i`; small :math:`\kappa_i` means the sources'
   rows disagree beyond what their counts explain. The yardstick is the same fit on two random
   halves of one teacher's traces (a split by trace, so it includes the variation between problem
@@ -22,7 +22,7 @@ We cannot train students here, but we can ask the data-level question and quanti
 
 Data: the annotated ReasoningFlow traces in ``data/reasoningflow/annotated`` (231 traces by five
 models, about 40-50 per model, on the same problems), labelled by
-:class:`metacot.label.ReasoningFlowLabeller`. Teachers: DeepSeek-R1, QwQ-32B and gpt-oss-120b
+:class:`metacot.graphs.labellers.ReasoningFlowLabeller`. Teachers: DeepSeek-R1, QwQ-32B and gpt-oss-120b
 (reasoning models); the hierarchical model is also fitted to all five sources, adding
 DeepSeek-V3 and Qwen2.5-32B-Instruct (instruction models).
 """
@@ -39,11 +39,11 @@ import pandas as pd
 import scipy.stats
 
 from experiments._common import Claim, from_claim, output_dir, write
-from metacot.fit import fit_graph
-from metacot.graph import compare
-from metacot.hierarchical import DEFAULT_KAPPA_PRIOR, ConvergenceWarning, by_source, fit_hierarchical
-from metacot.label import ReasoningFlowLabeller, label_traces
-from metacot.traces import DATA_DIR, load_reasoningflow
+from metacot.graphs.fit import fit_graph
+from metacot.graphs.graph import compare
+from metacot.graphs.hierarchical import DEFAULT_KAPPA_PRIOR, ConvergenceWarning, by_source, fit_hierarchical
+from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
+from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 TEACHERS = ("DeepSeek-R1", "QwQ-32B", "gpt-oss-120b")
 INSTRUCT = ("DeepSeek-V3", "Qwen2.5-32B-Instruct")

@@ -2,9 +2,9 @@ r"""M5: semantic geometry of real teacher traces (Molecular Structure §4.8–4.
 
 Every step of the ReasoningFlow traces of the three reasoning teachers (DeepSeek-R1, QwQ-32B,
 gpt-oss-120b), labelled into the four behaviours by ``ReasoningFlowLabeller``, is embedded with
-all-MiniLM-L6-v2 (offline, ``metacot.geometry.SentenceEmbedder``), mapped by one 3-D t-SNE per
+all-MiniLM-L6-v2 (offline, ``metacot.structure.geometry.SentenceEmbedder``), mapped by one 3-D t-SNE per
 trace (perplexity 30, seed 0) and rescaled to trace units (median pairwise distance 1). We then
-measure the paper's four bond statistics with the documented defaults of ``metacot.geometry``
+measure the paper's four bond statistics with the documented defaults of ``metacot.structure.geometry``
 and, for each, the same statistic over the other behaviours as a base rate, plus the sensitivity
 to the thresholds, the window, and the t-SNE perplexity and seed.
 
@@ -28,8 +28,8 @@ import scipy.stats
 from experiments._common import Claim, from_claim, output_dir, write
 from metacot import geometry as geo
 from metacot.behaviours import Behaviour
-from metacot.label import ReasoningFlowLabeller, label_traces
-from metacot.traces import DATA_DIR, load_reasoningflow
+from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
+from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 CLAIM = Claim(
     id="M5",

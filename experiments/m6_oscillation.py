@@ -3,11 +3,11 @@ r"""M6: does entropy oscillation separate reasoning teachers from instruction mo
 Chen et al. (2026) report that long-CoT reasoners alternate between high-entropy exploration and
 low-entropy validation ("metacognitive oscillation"). We measure it on the ReasoningFlow traces of
 the three reasoning teachers and the two instruction models, restricted to problems answered by
-both groups, with ``metacot.dynamics``:
+both groups, with ``metacot.structure.dynamics``:
 
 * **label information** (primary): :math:`I_t = H(P(\cdot \mid b_t)) / \log 4` under one behaviour
   graph fitted (Dirichlet, prior 1) to all five models' traces -- a common measuring stick;
-* **semantic information** (full runs only): :func:`metacot.dynamics.semantic_entropy` of the
+* **semantic information** (full runs only): :func:`metacot.structure.dynamics.semantic_entropy` of the
   all-MiniLM-L6-v2 step embeddings (temperature 0.1), which needs no labels.
 
 Per trace: :math:`\Delta I_t`, :math:`m_t`, the paper's phase rules, the alternation rate, phase
@@ -28,9 +28,9 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
 from metacot import dynamics as dyn
-from metacot.fit import fit_graph
-from metacot.label import ReasoningFlowLabeller, label_traces
-from metacot.traces import DATA_DIR, load_reasoningflow
+from metacot.graphs.fit import fit_graph
+from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
+from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 CLAIM = Claim(
     id="M6",

@@ -11,7 +11,7 @@ mean length; start law = the behaviours of the traces' first steps) and simulate
 
 **From a path to per-step information.** A walker's behaviour states up to (not including) the
 answer state are measured exactly like a real trace's labels: :math:`I_t = H(P(\cdot \mid x_t)) /
-\log 4` with :math:`P` the fitted 4×4 graph (``metacot.dynamics.predictive_entropy``), then
+\log 4` with :math:`P` the fitted 4×4 graph (``metacot.structure.dynamics.predictive_entropy``), then
 :math:`\Delta I_t`, :math:`m_t`, the paper's phases (|m_t| ≤ 0.2 for "≈ 0"), alternation rate and
 spectral peak. The state-distribution entropy :math:`H(\mu_t)` of the lifted chain (exact and from
 the paths) is set beside its empirical counterpart over the real traces (behaviour at step
@@ -28,9 +28,9 @@ import pandas as pd
 import metacot as mc
 from experiments._common import Claim, from_claim, output_dir, write
 from metacot import dynamics as dyn
-from metacot.fit import fit_graph
-from metacot.label import ReasoningFlowLabeller, label_traces
-from metacot.traces import DATA_DIR, load_reasoningflow
+from metacot.graphs.fit import fit_graph
+from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
+from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 CLAIM = Claim(
     id="M7",

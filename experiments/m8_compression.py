@@ -11,7 +11,7 @@ posterior mean, as in M1) after random step dropping (10–75% of steps), trunca
 90–25%) and the rule-based cuts (drop reflection, drop exploration, merge runs) is compared with
 the original graph: Pearson :math:`r` and mean row Jensen–Shannon divergence, with a **paired**
 trace bootstrap (1,000 replicates; each replicate resamples the same trace indices on both sides,
-:func:`metacot.graph.compare` with ``paired=True``), per teacher and pooled, under the
+:func:`metacot.graphs.graph.compare` with ``paired=True``), per teacher and pooled, under the
 ReasoningFlow labels carried by the kept steps and under the keyword labeller on the kept text.
 
 **B. Summary against size-matched controls.** One window of :math:`\ge 200` words per teacher

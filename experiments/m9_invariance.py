@@ -48,7 +48,7 @@ longer than essay traces, so a length window alone would pick essays only).
 Summaries are often one paragraph (SmolLM2-135M often answers a 200-word window with one
 sentence), so a graph of summary *paragraphs* has almost no transitions. The summary rows
 therefore compare graphs at the unit both sides share, the sentence: chunk and summary are cut
-into sentences (:func:`metacot.traces.segment`) and labelled by the keyword labeller (summaries
+into sentences (:func:`metacot.traces.core.segment`) and labelled by the keyword labeller (summaries
 have no ReasoningFlow labels). The length controls keep as many sentences of the chunk as its
 summary has, at random or from the start. The geometry columns are n/a for the summary rows:
 a chunk is about 16 steps and a summary one to a few paragraphs, too few points for a
@@ -83,9 +83,9 @@ from experiments._transformed import (
 from metacot import geometry as geo
 from metacot import label
 from metacot import transforms as tf
-from metacot.fit import per_trace_counts
-from metacot.graph import comparison_stats
-from metacot.traces import Trace, segment
+from metacot.graphs.fit import per_trace_counts
+from metacot.graphs.graph import comparison_stats
+from metacot.traces.core import Trace, segment
 
 CLAIM = Claim(
     id="M9",
@@ -218,7 +218,7 @@ def other_problem(traces: Sequence[Trace], i: int) -> int | None:
 
 
 def _weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
-    # Resampling n traces with replacement = multinomial trace weights (as metacot.graph.compare does).
+    # Resampling n traces with replacement = multinomial trace weights (as metacot.graphs.graph.compare does).
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
 
 

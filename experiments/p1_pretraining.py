@@ -30,7 +30,7 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import exact
-from metacot.families import line_of_cliques, random_clusters
+from metacot.markov.families import line_of_cliques, random_clusters
 from metacot.theory.pretrain import pretrain, sparse_edge_errors, support_recovery, transition_counts
 
 CLAIM = Claim(

@@ -27,7 +27,7 @@ import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import Chain
-from metacot.families import line_of_cliques, random_clusters
+from metacot.markov.families import line_of_cliques, random_clusters
 from metacot.plots import pyplot
 from metacot.theory import precision_recall, search_parameters, sparse_edge_search, true_sparse_edges
 

@@ -12,11 +12,11 @@ problems of MATH-500 shipped in ``data/problems``, and measure
 * throughput: synthesised steps per minute of wall time on this machine;
 * accuracy: share of traces whose ``\boxed{}`` answer ``math-verify`` accepts;
 * fidelity: for each behaviour, the share of the steps written for it that an independent
-  labeller (the keyword baseline :class:`metacot.label.KeywordLabeller`) gives the same label;
+  labeller (the keyword baseline :class:`metacot.graphs.labellers.KeywordLabeller`) gives the same label;
   overall agreement and Cohen's :math:`\kappa` between intended and keyword labels.
 
 The behaviour sequences themselves follow the graph by construction (checked exactly in
-``tests/test_synth_molesyn.py``); this experiment is about the text.
+``tests/synth/test_molesyn.py``); this experiment is about the text.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pandas as pd
 from experiments._common import Claim, from_claim, output_dir, write
 from metacot import label, plots
 from metacot.behaviours import BEHAVIOURS
-from metacot.graph import reference
-from metacot.traces import DATA_DIR, load_problems, read_traces
+from metacot.graphs.graph import reference
+from metacot.traces.core import DATA_DIR, load_problems, read_traces
 
 GRAPH = "deepseek-r1-0528"
 PROBLEMS = DATA_DIR / "problems" / "math500.jsonl"

@@ -7,7 +7,7 @@ the neutral background. The definitions below are our paraphrase of the paper's 
 Appendix E prompts); see ``papers/molecular_paper.md`` §1 for the sources and how sure each one is.
 
 Labels from other annotation schemes (ReasoningFlow's node and edge labels, keyword baselines,
-LLM judges) are mapped onto these four states elsewhere (``metacot.label``); that mapping is a
+LLM judges) are mapped onto these four states elsewhere (``metacot.graphs.labellers``); that mapping is a
 modelling choice, not part of this module.
 
 Examples

@@ -20,7 +20,8 @@ import sys
 
 
 def _hitting_time(args: argparse.Namespace) -> int:
-    from metacot import exact, families, simulate
+    from metacot.markov import exact, families
+    from metacot.simulation.engine import simulate
 
     if args.family == "line_of_cliques":
         chain = families.line_of_cliques(args.K, args.M, args.eps)
@@ -58,7 +59,8 @@ def _read_any_traces(path: str):
 
 
 def _label(args: argparse.Namespace) -> int:
-    from metacot import label, traces
+    from metacot import traces
+    from metacot.graphs import labellers as label
 
     if args.labeller == "llm-judge":
         from metacot.synth import samplers
@@ -83,7 +85,7 @@ def _label(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from metacot import fit
+    from metacot.graphs import fit
 
     data = _read_any_traces(args.traces)
     if args.source:
@@ -100,7 +102,8 @@ def _fit(args: argparse.Namespace) -> int:
 def _graph_show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from metacot import graph, plots
+    from metacot import plots
+    from metacot.graphs import graph
 
     g = graph.BehaviourGraph.load(args.graph) if Path(args.graph).exists() else graph.reference(args.graph)
     names = [str(s) for s in g.states]

@@ -20,6 +20,13 @@ class InvalidArgumentError(MetacotError, ValueError):
     """An argument outside its documented range (a negative count, a seed of more than 64 bits, ...)."""
 
 
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has the wrong type (an int was expected and a float came, for example).
+
+    Also a :class:`TypeError`, so code written against the built-in exceptions keeps working.
+    """
+
+
 class UnreachableTargetError(MetacotError, ValueError):
     """The target cannot be reached from the start, so the requested quantity does not exist."""
 
@@ -87,7 +94,7 @@ class GraphFormatError(MetacotError, ValueError):
 
 
 class SamplerError(MetacotError, RuntimeError):
-    """A language-model backend (:mod:`metacot.synth.samplers`) failed or gave an unusable reply."""
+    """A language-model backend (:mod:`metacot.llm.samplers`) failed or gave an unusable reply."""
 
 
 class ServerUnavailableError(SamplerError, ConnectionError):

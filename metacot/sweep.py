@@ -27,12 +27,12 @@ Scale-out. Cells are grouped into tasks (a few per worker). Tasks run in a local
 (:mod:`concurrent.futures`, spawned processes) by default, in this process with ``workers=0``,
 or on a Dask distributed cluster (``scheduler="tcp://host:8786"`` or a ``distributed.Client``),
 where each worker simulates on its GPU when it has one (``backend="auto"``). On a GPU worker the
-simulations of a task run as one batched kernel launch (:func:`metacot.simulation.simulate_many`).
+simulations of a task run as one batched kernel launch (:func:`metacot.simulation.engine.simulate_many`).
 The driver alone writes files, so workers need no shared file system.
 
 The spec (TOML or the same structure as a dict)::
 
-    family = "line_of_cliques"          # a name in metacot.families, or "package.module:function"
+    family = "line_of_cliques"          # a name in metacot.markov.families, or "package.module:function"
     seed = 0                            # master seed
     replicates = 2                      # optional, default 1
     metrics = ["exact_mean", "sim_mean", "sim_stderr", "censored_share"]
@@ -108,7 +108,7 @@ class Metric:
         ``fn(ctx) -> float`` with ``ctx`` a :class:`_Context` (``ctx.chain``, ``ctx.sim``,
         ``ctx.exact_mean()``, ``ctx.cell``).
     simulate : bool
-        Whether the metric needs the cell's :class:`~metacot.simulation.Simulation`.
+        Whether the metric needs the cell's :class:`~metacot.simulation.engine.Simulation`.
     doc : str
         One line for ``--help`` and error messages.
     """
@@ -166,7 +166,7 @@ class _Context:
 
     def exact_mean(self) -> float:
         if self._exact is None:
-            from metacot import exact
+            from metacot.markov import exact
 
             self._exact = float(exact.mean_hitting_time(self.chain))
         return self._exact
@@ -210,13 +210,13 @@ def _m_rel_error(ctx):
 
 # --------------------------------------------------------------------------- spec
 def _families() -> dict[str, Callable]:
-    from metacot import families
+    from metacot.markov import families
 
     return {name: getattr(families, name) for name in families.__all__ if name != "from_networkx"}
 
 
 def _resolve_family(name: Any, where: str) -> Callable:
-    """A family constructor from its name in :mod:`metacot.families` or a ``module:function`` path."""
+    """A family constructor from its name in :mod:`metacot.markov.families` or a ``module:function`` path."""
     known = _families()
     if isinstance(name, str) and name in known:
         return known[name]
@@ -442,7 +442,7 @@ def load_spec(source: str | os.PathLike | Mapping) -> SweepSpec:
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise InvalidArgumentError(f"{where}: key 'replicates': must be an integer >= 1, got {reps!r}")
     backend = data.get("backend", "auto")
-    from metacot.simulation import BACKENDS
+    from metacot.simulation.engine import BACKENDS
 
     if backend not in BACKENDS:
         raise InvalidArgumentError(f"{where}: key 'backend': must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -478,7 +478,7 @@ def _run_task(family: str, metrics: tuple[str, ...], cells: list[Cell], backend:
     ran_on = None
     todo = [c for c in cells if c.index in chains and simulating]
     if todo:
-        from metacot.simulation import _resolve_backend, simulate, simulate_many
+        from metacot.simulation.engine import _resolve_backend, simulate, simulate_many
 
         t0 = time.perf_counter()
         try:
@@ -710,7 +710,7 @@ def run_sweep(spec: str | os.PathLike | Mapping | SweepSpec, out: str | os.PathL
     """
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     backend = spec.backend if backend is None else backend
-    from metacot.simulation import BACKENDS
+    from metacot.simulation.engine import BACKENDS
 
     if backend not in BACKENDS:
         raise InvalidArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -855,7 +855,7 @@ def register(subparsers) -> None:
     >>> args.spec, args.output, args.workers, args.backend
     ('grid.toml', 'out.parquet', 2, None)
     """
-    from metacot.simulation import BACKENDS
+    from metacot.simulation.engine import BACKENDS
 
     sw = subparsers.add_parser("sweep", help="run (or resume) a parameter sweep from a TOML spec")
     sw.add_argument("spec", metavar="SPEC", help="sweep spec (TOML)")

@@ -73,7 +73,7 @@ def test_summary_windows_are_contiguous_long_enough_and_fixed_by_the_trace_id():
     # The M8/M9 summarisation windows: consecutive original steps, >= CHUNK_WORDS words (or the whole
     # trace when it is shorter), at most CHUNK_MAX_STEPS steps, and the same window on every call.
     from experiments._transformed import CHUNK_MAX_STEPS, CHUNK_WORDS, chunk, teacher_traces
-    from metacot.transforms import word_count
+    from metacot.traces.transforms import word_count
 
     for t in teacher_traces()[:25]:
         c = chunk(t)
@@ -88,7 +88,7 @@ def test_cached_traces_resumes_skips_done_work_and_survives_a_torn_line(tmp_path
     from dataclasses import replace
 
     from experiments._molecular import cached_traces
-    from metacot.transforms import make_trace
+    from metacot.traces.transforms import make_trace
 
     traces = [make_trace([f"s{i}", "t"], ["normal", "deep"], trace_id=f"t{i}") for i in range(5)]
     calls = []

@@ -9,8 +9,8 @@ from experiments import m5_geometry as m5
 from experiments import m9_invariance as m9
 from experiments._transformed import paired_js_difference
 from metacot import transforms as tf
-from metacot.fit import fit_graph
-from metacot.graph import compare
+from metacot.graphs.fit import fit_graph
+from metacot.graphs.graph import compare
 
 BEH = ["normal", "deep", "reflect", "explore"]
 

@@ -78,14 +78,14 @@ def test_spec_errors_name_the_key(tmp_path, text, key):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("family", ["line_of_clique", "metacot.families:nothing_here", 3])
+@pytest.mark.parametrize("family", ["line_of_clique", "metacot.markov.families:nothing_here", 3])
 def test_bad_family_name(family):
     with pytest.raises(InvalidArgumentError, match="'family'"):
         sweep.load_spec({"family": family, "grid": {"K": 2}})
 
 
 def test_family_by_import_path():
-    spec = sweep.load_spec({"family": "metacot.families:random_clusters",
+    spec = sweep.load_spec({"family": "metacot.markov.families:random_clusters",
                             "grid": {"K": 2, "M": 4, "eps": 0.1, "kind": ["lazy_cycle", "complete"]},
                             "metrics": ["exact_mean"]})
     assert len(spec.cells()) == 2
@@ -189,7 +189,7 @@ def test_errors_are_recorded_and_retried(tmp_path):
     sweep.run_sweep(spec, tmp_path / "o", workers=0, progress=False, on_cell=lambda r: retried.append(r["index"]))
     assert retried == [int(bad["index"])]
     # a simulation failure is recorded too (cuda without a GPU: every simulating cell fails)
-    from metacot.kernels import gpu
+    from metacot.simulation.kernels import gpu
 
     if not gpu.cuda_available() and not gpu.simulating():
         t = sweep.run_sweep(spec, tmp_path / "c", workers=0, backend="cuda", progress=False)

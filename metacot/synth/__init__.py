@@ -1,6 +1,6 @@
 """MoLE-Syn: graph-driven synthesis of long chains of thought with real language models.
 
-* :mod:`metacot.synth.samplers` -- the :class:`Sampler` protocol (chat messages in, text out) and
+* :mod:`metacot.llm.samplers` -- the :class:`Sampler` protocol (chat messages in, text out) and
   its implementations: :class:`LlamaCppSampler` (embedded llama.cpp, SmolLM2-135M-Instruct by
   default), :class:`OpenAISampler` (any OpenAI-compatible server) and :class:`ScriptedSampler`
   (canned replies for tests);
@@ -22,16 +22,14 @@ Examples
 
 from __future__ import annotations
 
-from metacot.synth.molesyn import SynthResult, check_answer, extract_boxed, molesyn
-from metacot.synth.samplers import (
-    ChatRequest,
-    LlamaCppSampler,
-    OpenAISampler,
-    Sampler,
-    ScriptedSampler,
-    chat,
-    default_gguf,
-)
+from metacot._lazy import attach
+
+_SAMPLERS = ("ChatRequest", "LlamaCppSampler", "OpenAISampler", "Sampler", "ScriptedSampler", "chat", "default_gguf")
+_NAMES = {
+    **{n: "metacot.llm.samplers" for n in _SAMPLERS},
+    **{n: "metacot.synth.molesyn" for n in ("SynthResult", "check_answer", "extract_boxed", "molesyn")},
+}
+__getattr__, __dir__ = attach(__name__, globals(), modules=["cli", "molesyn", "prompts"], names=_NAMES)
 
 __all__ = [
     "ChatRequest",

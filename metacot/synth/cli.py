@@ -3,7 +3,7 @@
 ``metacot synth PROBLEMS -o OUT.jsonl [--graph GRAPH.json|REFERENCE] [--base-url URL --model NAME
 --concurrency N] [--max-steps K] [--limit N] ...`` walks a behaviour graph (default the paper's
 DeepSeek-R1-0528 reference graph) for every problem of PROBLEMS (a problem-set ``.jsonl`` file
-or a folder of them, read by :func:`metacot.traces.load_problems`) and writes one trace per
+or a folder of them, read by :func:`metacot.traces.core.load_problems`) and writes one trace per
 problem to OUT. Without ``--base-url`` the embedded model runs in process (llama.cpp on
 SmolLM2-135M-Instruct), so the command works on a fresh machine with no server. Rerunning the
 same command resumes an interrupted run.
@@ -35,7 +35,7 @@ DEFAULT_GRAPH = "deepseek-r1-0528"
 def _graph(spec: str) -> Any:
     from pathlib import Path
 
-    from metacot import graph
+    from metacot.graphs import graph
 
     if Path(spec).exists():
         return graph.BehaviourGraph.load(spec)
@@ -55,9 +55,9 @@ def run_synth(args: argparse.Namespace) -> int:
     >>> run_synth(p.parse_args(["synth", "p.jsonl", "-o", "o.jsonl", "--model", "m"]))  # doctest: +SKIP
     2
     """
+    from metacot.llm.samplers import LlamaCppSampler, OpenAISampler
     from metacot.synth.molesyn import molesyn
-    from metacot.synth.samplers import LlamaCppSampler, OpenAISampler
-    from metacot.traces import load_problems
+    from metacot.traces.core import load_problems
 
     if args.model and not args.base_url:
         print("metacot synth: error: --model needs --base-url (the embedded model is fixed by --gguf)", file=sys.stderr)

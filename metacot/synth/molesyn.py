@@ -24,7 +24,7 @@ Design decisions the paper leaves open (our choices, documented here):
   transitions of the written traces are draws from :math:`\hat P`.
 * **Batching.** Up to ``batch_size`` problems walk in lock-step rounds; each round sends one
   request per active problem through :meth:`Sampler.complete_batch` (concurrent for
-  :class:`~metacot.synth.samplers.OpenAISampler`), and a finished problem's slot is refilled
+  :class:`~metacot.llm.samplers.OpenAISampler`), and a finished problem's slot is refilled
   from the queue.
 * **Durability.** Each finished trace is appended as one full JSONL line, then flushed and
   fsynced, so the output holds only complete records. A rerun with the same settings skips the
@@ -35,9 +35,9 @@ Design decisions the paper leaves open (our choices, documented here):
 Examples
 --------
 >>> import tempfile, pathlib
->>> from metacot.graph import reference
->>> from metacot.traces import Problem, read_traces
->>> from metacot.synth.samplers import ScriptedSampler
+>>> from metacot.graphs.graph import reference
+>>> from metacot.traces.core import Problem, read_traces
+>>> from metacot.llm.samplers import ScriptedSampler
 >>> out = pathlib.Path(tempfile.mkdtemp()) / "synth.jsonl"
 >>> s = ScriptedSampler(lambda r: "\\boxed{4}" if "Reasoning so far:\n(" not in r.messages[1]["content"] else "2+2")
 >>> res = molesyn(reference("qwq-32b"), [Problem("p1", "2+2?", "4", "toy")], s, out, progress=False)
@@ -66,10 +66,10 @@ import numpy as np
 
 from metacot.behaviours import Behaviour
 from metacot.errors import InvalidArgumentError, MissingDependencyError, SamplerError, TraceFormatError
-from metacot.graph import BehaviourGraph
+from metacot.graphs.graph import BehaviourGraph
+from metacot.llm.samplers import Sampler
 from metacot.synth.prompts import step_request
-from metacot.synth.samplers import Sampler
-from metacot.traces import Problem, Step, Trace, load_problems
+from metacot.traces.core import Problem, Step, Trace, load_problems
 
 __all__ = ["SynthResult", "check_answer", "extract_boxed", "molesyn", "problem_key"]
 
@@ -399,7 +399,7 @@ def _as_problems(problems: Any) -> list[Problem]:
     out = list(problems)
     for i, p in enumerate(out):
         if not isinstance(p, Problem):
-            raise InvalidArgumentError(f"problem {i} is a {type(p).__name__}, not a metacot.traces.Problem")
+            raise InvalidArgumentError(f"problem {i} is a {type(p).__name__}, not a metacot.traces.core.Problem")
     return out
 
 
@@ -432,8 +432,8 @@ def molesyn(
     step :math:`t` is the sampler's reply to the prompt of behaviour :math:`b_t`
     (:mod:`metacot.synth.prompts`) given the question and the steps so far. The walk stops at
     the first step with a complete ``\boxed{}`` answer, or after ``max_steps`` steps. Each
-    finished trace is appended to ``out`` as one :class:`~metacot.traces.Trace` JSONL record
-    (readable with :func:`~metacot.traces.read_traces`):
+    finished trace is appended to ``out`` as one :class:`~metacot.traces.core.Trace` JSONL record
+    (readable with :func:`~metacot.traces.core.read_traces`):
 
     * ``trace_id`` = ``"<source>/<problem_id>"``; ``steps[t].behaviour`` = the intended
       :math:`b_t`; ``steps[t].source_labels`` = the request seed and whether the step is boxed;
@@ -441,7 +441,7 @@ def molesyn(
       ``source_model`` = the sampler's model;
     * ``metadata``: ``answer``, ``correct`` (``math-verify`` against the gold answer; ``None``
       if ``verify=False``), ``stop`` (``"answer"`` or ``"max_steps"``), ``sampler``
-      (its :meth:`~metacot.synth.samplers.Sampler.describe`), ``graph`` (states, ``P`` and
+      (its :meth:`~metacot.llm.samplers.Sampler.describe`), ``graph`` (states, ``P`` and
       provenance), ``run`` (the settings) and the problem's id, source and key.
 
     The run resumes: problems already in ``out`` are skipped, after checking that the file was
@@ -452,11 +452,11 @@ def molesyn(
     Parameters
     ----------
     graph : BehaviourGraph
-        The driving graph, e.g. :func:`metacot.graph.reference` or a :func:`metacot.fit_graph` fit.
+        The driving graph, e.g. :func:`metacot.graphs.graph.reference` or a :func:`metacot.fit_graph` fit.
     problems : sequence of Problem, or path
-        Problems (a path is read with :func:`~metacot.traces.load_problems`); keys must be unique.
+        Problems (a path is read with :func:`~metacot.traces.core.load_problems`); keys must be unique.
     sampler : Sampler
-        :class:`~metacot.synth.samplers.LlamaCppSampler`, :class:`~metacot.synth.samplers.OpenAISampler`, ...
+        :class:`~metacot.llm.samplers.LlamaCppSampler`, :class:`~metacot.llm.samplers.OpenAISampler`, ...
     out : path-like
         JSONL output, created or resumed.
     max_steps : int
@@ -495,9 +495,9 @@ def molesyn(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from metacot.graph import reference
-    >>> from metacot.synth.samplers import LlamaCppSampler
-    >>> from metacot.traces import DATA_DIR, load_problems
+    >>> from metacot.graphs.graph import reference
+    >>> from metacot.llm.samplers import LlamaCppSampler
+    >>> from metacot.traces.core import DATA_DIR, load_problems
     >>> probs = load_problems(DATA_DIR / "problems" / "amc23.jsonl")[:2]
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "synth.jsonl"
     >>> res = molesyn(reference("deepseek-r1-0528"), probs, LlamaCppSampler(n_threads=2), out,

@@ -28,7 +28,7 @@ from typing import Any
 
 from metacot.behaviours import BEHAVIOURS, Behaviour
 from metacot.errors import InvalidArgumentError
-from metacot.synth.samplers import ChatRequest
+from metacot.llm.samplers import ChatRequest
 
 __all__ = ["CITATION", "INSTRUCTIONS", "step_request", "system_prompt", "user_prompt"]
 
@@ -181,7 +181,7 @@ def step_request(
     context_chars : int, optional
         See :func:`user_prompt`.
     **settings
-        ``temperature``, ``max_tokens``, ``stop``, ``seed`` of :class:`~metacot.synth.samplers.ChatRequest`.
+        ``temperature``, ``max_tokens``, ``stop``, ``seed`` of :class:`~metacot.llm.samplers.ChatRequest`.
 
     Returns
     -------

@@ -46,9 +46,9 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from metacot import exact
-from metacot.chain import Chain
 from metacot.errors import InvalidChainError
+from metacot.markov import exact
+from metacot.markov.chain import Chain
 from metacot.theory.pretrain import LogitFit, TransitionCounts, fit_logit_table, softmax_rows
 
 __all__ = [
@@ -231,7 +231,7 @@ class Distillation:
 
         Examples
         --------
-        >>> from metacot.families import line_of_cliques
+        >>> from metacot.markov.families import line_of_cliques
         >>> model = distill_exact(line_of_cliques(K=6, M=10, eps=1e-3), time_rescaling(10, 1e-3))
         >>> round(model.hitting_time(), 2), round(model.rescaled(time_rescaling(10, 1e-3, b=2.0)).hitting_time(), 2)
         (10.0, 5.68)
@@ -318,7 +318,7 @@ def distill(
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> from metacot.theory.pretrain import transition_counts
     >>> chain = line_of_cliques(K=3, M=4, eps=0.05)
     >>> model = distill(transition_counts(chain, 200_000, seed=0), beta=time_rescaling(4, 0.05))
@@ -338,11 +338,11 @@ def distill_exact(chain: Chain, beta: float, *, weights: Literal["within", "unif
     The cluster-level cross-entropy with :math:`C = q^\varepsilon_\circ` (rows weighted equally,
     which does not move the per-row optimum) is minimised by :math:`\hat q_Z = q^\varepsilon_\circ`,
     so this isolates the rescaling from estimation noise. :math:`q^\varepsilon_\circ` comes from
-    :func:`metacot.exact.meta_chain`.
+    :func:`metacot.markov.exact.meta_chain`.
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> model = distill_exact(line_of_cliques(K=6, M=10, eps=1e-3), time_rescaling(10, 1e-3, b=2.0))
     >>> round(model.hitting_time(), 2)
     5.68

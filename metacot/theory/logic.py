@@ -11,7 +11,7 @@ concrete instance [R]:
 
 - **Chain (family C).** :math:`K+1` lazy-cycle clusters of :math:`M` states on a line, joined by
   :math:`K` sparse edges of probability :math:`\varepsilon`
-  (:func:`metacot.families.random_clusters`), plus :math:`L-K` *decoy* intra-cluster edges, also
+  (:func:`metacot.markov.families.random_clusters`), plus :math:`L-K` *decoy* intra-cluster edges, also
   of probability :math:`\varepsilon`, placed so that every low-probability step has the same local
   statistics (step probability, out-degree and self-loop of its source, in-degree of its
   destination). The states are randomly relabelled so indices carry no information.
@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metacot.chain import Chain
 from metacot.errors import InvalidChainError
-from metacot.families import random_clusters
+from metacot.markov.chain import Chain
+from metacot.markov.families import random_clusters
 
 __all__ = [
     "CorrelationPredictor",

@@ -69,8 +69,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from metacot.chain import Chain
 from metacot.errors import InvalidChainError, MemoryBudgetError
+from metacot.markov.chain import Chain
 
 __all__ = [
     "LogitFit",
@@ -215,7 +215,7 @@ def transition_counts(
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> data = transition_counts(line_of_cliques(K=2, M=4, eps=0.1), 1000, seed=1)
     >>> int(data.counts.sum()), data.n_steps
     (1000, 1000)
@@ -570,7 +570,7 @@ def pretrain(
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> true = line_of_cliques(K=2, M=4, eps=0.1)
     >>> result = pretrain(transition_counts(true, 200_000, seed=0), threshold=0.1 / 4)
     >>> bool(np.array_equal(result.support[:-1], true.P.toarray()[:-1] > 0))
@@ -628,7 +628,7 @@ def support_recovery(result: PretrainResult, true: Chain) -> dict:
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> true = line_of_cliques(K=2, M=4, eps=0.1)
     >>> support_recovery(pretrain(transition_counts(true, 200_000), 0.025), true)["exact"]
     True
@@ -659,7 +659,7 @@ def sparse_edge_errors(learned: Chain | np.ndarray, true: Chain) -> np.ndarray:
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> true = line_of_cliques(K=3, M=4, eps=0.1)
     >>> sparse_edge_errors(true, true).tolist()
     [0.0, 0.0]

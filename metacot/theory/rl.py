@@ -48,9 +48,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from metacot.chain import Chain, entry_positions
-from metacot.chain import readonly as _readonly
+from metacot._checks import readonly as _readonly
 from metacot.errors import InvalidChainError
+from metacot.markov.chain import Chain, entry_positions
 
 __all__ = ["LogitTable", "PPOResult", "logits_from_chain", "ppo_clip", "predicted_iterations"]
 
@@ -151,7 +151,7 @@ def logits_from_chain(chain: Chain) -> LogitTable:
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> chain = line_of_cliques(K=2, M=4, eps=0.1)
     >>> t = logits_from_chain(chain)
     >>> bool(abs(t.probabilities() - chain.P.data).max() < 1e-15)
@@ -340,7 +340,7 @@ def ppo_clip(
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> chain = line_of_cliques(K=3, M=8, eps=1e-3)
     >>> res = ppo_clip(logits_from_chain(chain), [[7, 8], [15, 16]], clip=0.2, lr=0.005, eps_max=1e-2)
     >>> res.converged, res.n_iter, bool(res.max_ratio.max() < 1.2 * 1.02)

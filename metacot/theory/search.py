@@ -49,8 +49,8 @@ import pandas as pd
 import scipy.sparse as sp
 from numba import njit
 
-from metacot.chain import Chain, entry_positions
 from metacot.errors import InvalidChainError
+from metacot.markov.chain import Chain, entry_positions
 
 __all__ = [
     "SearchResult",
@@ -449,7 +449,7 @@ def sparse_edge_search(
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> chain = line_of_cliques(K=4, M=8, eps=1e-3)
     >>> res = sparse_edge_search(chain, **search_parameters(4, 8, 1e-3), seed=1)
     >>> res.edges.tolist()
@@ -510,7 +510,7 @@ def true_sparse_edges(chain: Chain) -> np.ndarray:
 
     Examples
     --------
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> true_sparse_edges(line_of_cliques(K=3, M=4, eps=0.1)).tolist()
     [[3, 4], [7, 8]]
     """
@@ -603,7 +603,7 @@ def prm_chain(chain: Chain, edges: Any, eps_max: float) -> Chain:
     Examples
     --------
     >>> from metacot import exact
-    >>> from metacot.families import line_of_cliques
+    >>> from metacot.markov.families import line_of_cliques
     >>> chain = line_of_cliques(K=4, M=16, eps=1e-3)
     >>> round(exact.mean_hitting_time(prm_chain(chain, true_sparse_edges(chain), 0.1)), 6)
     499.0

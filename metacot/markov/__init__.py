@@ -1,0 +1,22 @@
+"""Job 1, the mathematics of chains: :class:`Chain`, its families, exact quantities and G-PCCA.
+
+* :mod:`~metacot.markov.chain` -- :class:`Chain`, a validated sparse row-stochastic matrix with
+  clusters, start, target and state names;
+* :mod:`~metacot.markov.families` -- metastable families (line of cliques, random clusters, networkx);
+* :mod:`~metacot.markov.exact` -- hitting times and their law, committors, stationary laws, spectra;
+* :mod:`~metacot.markov.pcca` -- G-PCCA metastable sets of non-reversible chains;
+* :mod:`~metacot.markov.gpu_exact` -- hitting times solved on a GPU with CuPy.
+
+Nothing here knows about traces, graphs or language models.
+"""
+
+from metacot._lazy import attach
+
+_MODULES = {"chain": "metacot.markov.chain", "families": "metacot.markov.families", "exact": "metacot.markov.exact", "pcca": "metacot.markov.pcca", "gpu_exact": "metacot.markov.gpu_exact"}
+_NAMES = {
+    "Chain": "metacot.markov.chain",
+    "ROW_SUM_TOL": "metacot.markov.chain",
+}
+
+__getattr__, __dir__ = attach(__name__, globals(), modules=_MODULES, names=_NAMES)
+__all__ = sorted([*_MODULES, *_NAMES])
