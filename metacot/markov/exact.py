@@ -20,11 +20,11 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from metacot.errors import InvalidChainError, UnknownBackendError
 from metacot.markov.chain import Chain, as_state_set
+from metacot.markov.reach import closed_classes, hitting_classes, reaches, target_states
 
 __all__ = [
     "HittingTimeDistribution",
@@ -43,63 +43,6 @@ __all__ = [
     "spectrum",
     "stationary",
 ]
-
-
-# --------------------------------------------------------------------------- graph helpers
-def reaches(P: sp.csr_array, sources: np.ndarray, *, blocked: np.ndarray | None = None) -> np.ndarray:
-    """States from which some state of ``sources`` can be reached along edges of ``P``.
-
-    Parameters
-    ----------
-    P : scipy.sparse CSR array
-        The transition graph (an edge wherever :math:`P_{ij} > 0`).
-    sources : ndarray of int
-        The states to reach.
-    blocked : ndarray of bool, optional
-        States whose outgoing edges are ignored: a path may end in them but not pass through.
-
-    Returns
-    -------
-    ndarray of bool
-        ``mask[i]`` is True when a path leads from ``i`` into ``sources`` (``sources`` included).
-    """
-    n = P.shape[0]
-    A = P if blocked is None else sp.diags_array((~blocked).astype(float)) @ P
-    # Breadth-first search on the reversed graph from a virtual node n linked to every source.
-    rev = sp.csr_array(A.T, dtype=bool)
-    rev.sort_indices()
-    indices = np.concatenate([rev.indices, np.asarray(sources, dtype=rev.indices.dtype)])
-    indptr = np.concatenate([rev.indptr, [indices.size]]).astype(rev.indptr.dtype)
-    G = sp.csr_array((np.ones(indices.size, dtype=bool), indices, indptr), shape=(n + 1, n + 1))
-    order = csgraph.breadth_first_order(G, n, directed=True, return_predecessors=False)
-    mask = np.zeros(n + 1, dtype=bool)
-    mask[order] = True
-    return mask[:n]
-
-
-def closed_classes(chain: Chain) -> list[np.ndarray]:
-    """The closed communicating classes (recurrent classes) of the chain.
-
-    A class is closed when no transition leaves it. Every finite chain has at least one.
-
-    Returns
-    -------
-    list of ndarray
-        Sorted state indices of each closed class, ordered by their smallest state.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> closed_classes(Chain(np.array([[0.5, 0.5, 0], [0, 1, 0], [0, 0, 1]])))
-    [array([1]), array([2])]
-    """
-    P = chain.P
-    _, label = csgraph.connected_components(P, directed=True, connection="strong")
-    coo = P.tocoo()
-    leaking = np.unique(label[coo.row[label[coo.row] != label[coo.col]]])
-    closed = np.setdiff1d(np.unique(label), leaking)
-    classes = [np.flatnonzero(label == c) for c in closed]
-    return sorted(classes, key=lambda c: int(c[0]))
 
 
 # --------------------------------------------------------------------------- the shared solver
@@ -128,39 +71,7 @@ def _solve_pinned(P: sp.csr_array, unknown: np.ndarray, b: np.ndarray) -> np.nda
     return x
 
 
-def _target(chain: Chain, target: Any) -> np.ndarray:
-    t = chain.target if target is None else as_state_set(target, chain.n_states, "target")
-    if t is None:
-        raise InvalidChainError("no target: the chain has none and target= was not given")
-    return t
-
-
 # --------------------------------------------------------------------------- hitting times
-def hitting_classes(chain: Chain, target: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    r"""Boolean masks of the target states and of the states with :math:`\mathbb{E}_x[\tau] = \infty`.
-
-    A state has infinite expected hitting time when it can reach, without passing through the
-    target, a state from which the target is unreachable. Every hitting-time solver (CPU or GPU)
-    solves only on the remaining states.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from metacot import Chain
-    >>> c = Chain(np.array([[0.5, 0.25, 0.25], [0, 1.0, 0], [0, 0, 1.0]]), target=2)
-    >>> [m.tolist() for m in hitting_classes(c)]
-    [[False, False, True], [True, True, False]]
-    """
-    P = chain.P
-    T = _target(chain, target)
-    is_target = np.zeros(chain.n_states, dtype=bool)
-    is_target[T] = True
-    lost = ~reaches(P, T)
-    # States that can reach a lost state without passing through the target may never hit it.
-    infinite = reaches(P, np.flatnonzero(lost), blocked=is_target) if lost.any() else lost
-    return is_target, infinite
-
-
 def hitting_times(chain: Chain, target: Any = None, backend: str = "cpu") -> np.ndarray:
     r"""Expected number of steps to reach the target, from every state.
 
@@ -345,7 +256,7 @@ def hitting_time_distribution(
     if t_max < 0:
         raise InvalidChainError(f"t_max must be >= 0, got {t_max}")
     mu = chain.start_distribution(start)
-    is_target = chain.target_mask(_target(chain, target))
+    is_target = chain.target_mask(target_states(chain, target))
     P = chain.P
     r = P @ is_target.astype(float)
     QT = sp.csr_array((sp.diags_array((~is_target).astype(float)) @ P @ sp.diags_array((~is_target).astype(float))).T)

@@ -63,7 +63,7 @@ def pinned_system(chain: Chain, target: Any = None) -> tuple[sp.csr_array, np.nd
     >>> bool(np.allclose(h[U == chain.start], exact.hitting_times(chain)[chain.start]))
     True
     """
-    from metacot.markov.exact import hitting_classes
+    from metacot.markov.reach import hitting_classes
 
     is_target, infinite = hitting_classes(chain, target)
     U = np.flatnonzero(~(infinite | is_target))

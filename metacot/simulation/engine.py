@@ -300,7 +300,7 @@ def start_thresholds(mu: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _check_reachable(P: sp.csr_array, starts: np.ndarray, target: np.ndarray) -> None:
     """Raise :class:`UnreachableTargetError` unless some start state has a path to the target."""
-    from metacot.markov.exact import reaches
+    from metacot.markov.reach import reaches
 
     if not reaches(P, target)[starts].any():
         shown = starts.tolist() if starts.size <= 8 else f"{starts.size} states"

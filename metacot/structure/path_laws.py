@@ -161,7 +161,7 @@ def lifted_parts(chain: Chain, *, where: str = "lifted_parts") -> LiftedParts:
             "least one step here, so keep the empty-path probability apart (PathLaw.p_empty) and pass "
             "PathLaw.chain"
         )
-    from metacot.markov.exact import reaches
+    from metacot.markov.reach import reaches
 
     lost = np.flatnonzero(~reaches(chain.P, np.array([k])))
     if lost.size:
