@@ -6,7 +6,9 @@ the two quickstart commands work on a fresh machine with nothing but Python and 
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import nox
 
@@ -25,8 +27,31 @@ ENV = {"NUMBA_CACHE_DIR": os.path.join(os.path.dirname(__file__), ".nox", "numba
 TORCH = "torch==2.13.0"
 
 
+# llama-cpp-python ships only as source, and its default build targets the building CPU
+# (-march=native, plus AVX-512/AMX kernels where the CPU reports them). Such a wheel, reused from
+# pip's cache, died with "Illegal instruction" on a virtual machine whose CPU advertises AMX.
+# We build it once per machine without native tuning (AVX2/FMA/F16C, which every x86-64 CPU of
+# the last decade has) into our own cache folder, so pip's cached native wheel is never used.
+LLAMA_CPP = "llama-cpp-python==0.3.36"
+LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF"
+
+
+def _portable_llama_wheel(session: nox.Session) -> Path:
+    key = hashlib.sha256(f"{LLAMA_CPP} {LLAMA_CMAKE_ARGS}".encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "metacot" / f"llama-{key}"
+    wheels = sorted(cache.glob("llama_cpp_python-*.whl"))
+    if not wheels:
+        session.log(f"building {LLAMA_CPP} without native CPU tuning (once per machine, about 7 min)")
+        session.run("python", "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", str(cache), LLAMA_CPP,
+                    env={"CMAKE_ARGS": LLAMA_CMAKE_ARGS, "FORCE_CMAKE": "1"})
+        wheels = sorted(cache.glob("llama_cpp_python-*.whl"))
+    return wheels[-1]
+
+
 def _install(session: nox.Session, extras: str) -> None:
     session.install(TORCH)
+    if extras != "dev":
+        session.install(f"{_portable_llama_wheel(session)}[server]")
     session.install("-e", f".[{extras}]")
 
 

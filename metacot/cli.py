@@ -58,12 +58,24 @@ def _read_any_traces(path: str):
     return traces.load_reasoningflow(p)
 
 
+def _check_output_folder(path: str, option: str) -> None:
+    """Refuse before any work is done when the folder of an output file does not exist."""
+    from pathlib import Path
+
+    from metacot.errors import InvalidArgumentError
+
+    folder = Path(path).expanduser().parent
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"{option} {path}: the folder {str(folder)!r} does not exist")
+
+
 def _label(args: argparse.Namespace) -> int:
     from metacot import traces
     from metacot.graphs import labellers as label
 
+    _check_output_folder(args.output, "-o")
     if args.labeller == "llm-judge":
-        from metacot.synth import samplers
+        from metacot.llm import samplers
 
         if bool(args.base_url) != bool(args.model):
             print("metacot label: error: --base-url and --model go together (without both, the embedded "
@@ -87,6 +99,7 @@ def _label(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     from metacot.graphs import fit
 
+    _check_output_folder(args.output, "-o")
     data = _read_any_traces(args.traces)
     if args.source:
         data = [t for t in data if t.source_model == args.source]
@@ -99,13 +112,27 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _looks_like_path(spec: str) -> bool:
+    """A graph argument is a file path when it names a JSON file or a folder; else a reference name."""
+    import os
+
+    return spec.lower().endswith(".json") or os.sep in spec or (os.altsep is not None and os.altsep in spec)
+
+
 def _graph_show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from metacot import plots
     from metacot.graphs import graph
 
-    g = graph.BehaviourGraph.load(args.graph) if Path(args.graph).exists() else graph.reference(args.graph)
+    if Path(args.graph).exists():
+        g = graph.BehaviourGraph.load(args.graph)
+    elif _looks_like_path(args.graph):
+        raise FileNotFoundError(2, "no such graph file", args.graph)
+    else:
+        g = graph.reference(args.graph)
+    if args.png:
+        _check_output_folder(args.png, "--png")
     names = [str(s) for s in g.states]
     width = max(len(n) for n in names) + 2
     print(" " * width + "".join(f"{n:>{width}}" for n in names))
@@ -171,13 +198,33 @@ def main(argv: list[str] | None = None) -> int:
     sweep.register(sub)
 
     args = parser.parse_args(argv)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a subcommand; a user's mistake becomes one line on stderr and exit code 2.
+
+    What counts as the user's: bad arguments or input (:class:`~metacot.errors.MetacotError`),
+    files that are missing, unreadable or unwritable (:class:`OSError`), text that is not UTF-8,
+    and Ctrl-C (exit code 130, the shell's convention for SIGINT). Anything else is a bug in
+    metacot and keeps its traceback.
+    """
     from metacot.errors import MetacotError
 
     try:
         return args.run(args)
     except MetacotError as err:
         print(f"metacot: error: {err}", file=sys.stderr)
-        return 2
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"metacot: error: {where}{err.strerror or err}", file=sys.stderr)
+    except UnicodeDecodeError as err:
+        print(f"metacot: error: input is not UTF-8 text ({err.reason} at byte {err.start})", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("metacot: interrupted; work already written is kept, and rerunning the command resumes it",
+              file=sys.stderr)
+        return 130
+    return 2
 
 
 if __name__ == "__main__":

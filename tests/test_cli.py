@@ -69,3 +69,82 @@ def test_label_with_the_embedded_llm_judge(tmp_path):
     [got] = traces.read_traces(out)
     assert len(got.steps) == 3 and all(s.behaviour is not None for s in got.steps)
     assert got.metadata["labeller"].startswith("llm-judge:") and len(got.metadata["judge_unparsed"]) < 3
+
+
+# ----------------------------------------------------------------- ordinary mistakes: one line, exit 2
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("metacot: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["fit", "missing.jsonl", "-o", "g.json"],
+    ["label", "missing.jsonl", "-o", "l.jsonl"],
+    ["graph", "show", "out/typo.json"],
+])
+def test_a_missing_input_file_is_named_in_one_line(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    line = _one_line_error(capsys)
+    assert argv[2 if argv[0] == "graph" else 1] in line
+    assert "reference" not in line
+
+
+def test_an_unknown_reference_name_is_not_reported_as_a_missing_file(capsys):
+    assert main(["graph", "show", "deepseek-r2"]) == 2
+    assert "no reference graph 'deepseek-r2'" in _one_line_error(capsys)
+
+
+def test_a_missing_output_folder_is_refused_before_any_work(tmp_path, capsys):
+    src = tmp_path / "t.jsonl"
+    src.write_text("")
+    assert main(["fit", str(src), "-o", str(tmp_path / "no" / "g.json")]) == 2
+    assert "does not exist" in _one_line_error(capsys)
+    assert main(["graph", "show", "qwq-32b", "--png", str(tmp_path / "no" / "g.png")]) == 2
+    assert "--png" in _one_line_error(capsys)
+
+
+def test_an_unwritable_output_gives_one_line(tmp_path, capsys):
+    from metacot import label, traces
+
+    f = tmp_path / "l.jsonl"
+    src = traces.DATA_DIR / "reasoningflow" / "annotated" / "aime2024_0_QwQ-32B.json"
+    traces.write_traces(f, label.label_traces(traces.load_reasoningflow(src), label.KeywordLabeller()))
+    # A folder where the graph file should go cannot be replaced by a file, even by root.
+    (tmp_path / "g.json").mkdir()
+    assert main(["fit", str(f), "-o", str(tmp_path / "g.json")]) == 2
+    assert "g.json" in _one_line_error(capsys)
+
+
+def test_non_utf8_input_gives_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"format": "metacot.trace", \xff\xfe}\n')
+    assert main(["fit", str(bad), "-o", str(tmp_path / "g.json")]) == 2
+    _one_line_error(capsys)
+
+
+def test_ctrl_c_exits_130_with_one_line(capsys):
+    import argparse
+
+    from metacot.cli import _run
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    assert _run(argparse.Namespace(run=interrupted)) == 130
+    assert "interrupted" in _one_line_error(capsys)
+
+
+def test_a_bug_keeps_its_traceback():
+    import argparse
+
+    from metacot.cli import _run
+
+    def bug(args):
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        _run(argparse.Namespace(run=bug))
