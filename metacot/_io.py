@@ -228,7 +228,7 @@ def open_jsonl_appender(path: str | os.PathLike[str], *, exclusive: bool = True)
     '{"key": "a", "value": 1}\\n'
     """
     path = Path(path)
-    f = open(path, "a+b")  # noqa: SIM115 -- closed in the finally below, after the lock
+    f = open(path, "a+b")  # closed in the finally below, after the lock
     try:
         if exclusive:
             _lock(f, path)
