@@ -8,7 +8,9 @@
 * :mod:`~metacot.traces.problems` -- problem sets with gold answers;
 * :mod:`~metacot.traces.files` -- the safe file readers the loaders share, and :data:`DATA_DIR`;
 * :mod:`~metacot.traces.transforms` -- transformations that return new traces with provenance
-  (summarise, drop, merge, truncate, shuffle, swap, keyword replacement);
+  (summarise, drop, merge, truncate, shuffle, swap, keyword replacement); the language-model
+  summary is in :mod:`~metacot.traces.summarise`, the cue rewording in
+  :mod:`~metacot.traces.keywords`, the rebuild they share in :mod:`~metacot.traces.edits`;
 * :mod:`~metacot.traces.core` -- all the names above but the transformations, under the one path
   older code imports them from.
 """
@@ -27,6 +29,7 @@ from metacot.traces.reasoningflow import (
 )
 from metacot.traces.text import IMPLICIT_THINK_OPEN, segment, split_thinking
 
-_MODULES = ["core", "files", "jsonl", "model", "problems", "reasoningflow", "text", "transforms"]
+_MODULES = ["core", "edits", "files", "jsonl", "keywords", "model", "problems", "reasoningflow", "summarise", "text",
+            "transforms"]
 __getattr__, __dir__ = attach(__name__, globals(), modules=_MODULES)
 __all__ = ["DATA_DIR", "EDGE_LABELS", "EDGE_LABEL_FIXES", "IMPLICIT_THINK_OPEN", "NODE_LABELS", "Problem", "SkippedLine", "Step", "Trace", "TraceList", "load_problems", "load_raw", "load_reasoningflow", "read_traces", "segment", "split_thinking", "write_traces", *_MODULES]
