@@ -138,7 +138,7 @@ def summarise(
     if before == 0:
         raise InvalidArgumentError(f"{where}: trace {trace.trace_id!r} has no words to summarise")
 
-    from metacot.llm.samplers import ChatRequest  # the samplers module is only needed here
+    from metacot.llm.protocol import ChatRequest  # the samplers are only needed here
 
     groups = [list(range(len(trace.steps)))] if per == "trace" else runs(trace)
     requests, asked = [], []
