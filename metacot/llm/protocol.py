@@ -10,9 +10,9 @@
 
 Examples
 --------
->>> s = ScriptedSampler(["Let x = 2.", "\\boxed{4}"])
+>>> s = ScriptedSampler(["Let x = 2.", "x = 4"])
 >>> s.complete_batch([chat("be brief", "2+2?"), chat("be brief", "2*2?")])
-['Let x = 2.', '\\boxed{4}']
+['Let x = 2.', 'x = 4']
 """
 
 from __future__ import annotations

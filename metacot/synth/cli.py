@@ -61,9 +61,9 @@ def run_synth(args: argparse.Namespace) -> int:
     >>> run_synth(p.parse_args(["synth", "p.jsonl", "-o", "o.jsonl", "--model", "m"]))  # doctest: +SKIP
     2
     """
+    from metacot._checks import positive_int
     from metacot.llm.llamacpp import LlamaCppSampler
     from metacot.llm.openai_server import OpenAISampler
-    from metacot._checks import positive_int
     from metacot.synth.molesyn import molesyn
     from metacot.traces.problems import load_problems
 

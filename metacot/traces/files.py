@@ -19,7 +19,7 @@ from typing import Any
 
 from metacot.errors import TraceFormatError
 
-__all__ = ["DATA_DIR", "decode_json", "input_files", "iter_json_lines", "read_json_file"]
+__all__ = ["DATA_DIR", "decode_json", "input_files", "is_blank", "iter_json_lines", "read_json_file"]
 
 #: The project's data folder (``<repo>/data``). It exists in a source checkout, not in a wheel.
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -54,7 +54,10 @@ def input_files(path: str | os.PathLike[str], pattern: str) -> list[Path]:
 
 
 def decode_json(path: str | os.PathLike[str], line: int | None, raw: bytes | str) -> Any:
-    """Decode one JSON text (a JSONL line, or a whole file with ``line=None``); ``None`` if blank.
+    """Decode one JSON text (a JSONL line, or a whole file with ``line=None``).
+
+    Blank lines are the caller's to skip (see :func:`is_blank`): here a blank text is invalid JSON,
+    so that a ``null`` record is never mistaken for a blank line.
 
     Raises
     ------
@@ -82,8 +85,6 @@ def decode_json(path: str | os.PathLike[str], line: int | None, raw: bytes | str
             raise TraceFormatError(
                 path, line, f"not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start} cannot be decoded"
             ) from None
-    if not raw.strip():
-        return None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as e:
@@ -93,6 +94,11 @@ def decode_json(path: str | os.PathLike[str], line: int | None, raw: bytes | str
         raise TraceFormatError(path, line, "JSON nested too deeply to read") from None
     except ValueError as e:  # e.g. an integer literal of more digits than Python converts
         raise TraceFormatError(path, line, f"invalid JSON value: {e}") from None
+
+
+def is_blank(raw: bytes | str) -> bool:
+    """Whether a JSONL line holds only whitespace (such lines are ignored)."""
+    return not raw.strip()
 
 
 def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
@@ -109,9 +115,8 @@ def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
         raise TraceFormatError(path, None, "is a folder, not a JSONL file") from None
     with f:
         for lineno, raw in enumerate(f, start=1):
-            rec = decode_json(path, lineno, raw)
-            if rec is not None:
-                yield lineno, rec
+            if not is_blank(raw):
+                yield lineno, decode_json(path, lineno, raw)
 
 
 def read_json_file(path: str | os.PathLike[str]) -> Any:

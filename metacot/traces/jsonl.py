@@ -22,7 +22,7 @@ from typing import Literal
 
 from metacot._io import atomic_write
 from metacot.errors import InvalidArgumentError, TraceFormatError
-from metacot.traces.files import decode_json
+from metacot.traces.files import decode_json, is_blank
 from metacot.traces.model import SkippedLine, Trace, TraceList
 
 __all__ = ["read_traces", "trace_from_line", "write_traces"]
@@ -87,9 +87,9 @@ def trace_from_line(path: str | os.PathLike[str], lineno: int, raw: bytes | str)
     ...
     metacot.errors.TraceFormatError: t.jsonl, line 2: missing field(s) trace_id, problem, response, steps
     """
-    rec = decode_json(path, lineno, raw)
-    if rec is None:
+    if is_blank(raw):
         return None
+    rec = decode_json(path, lineno, raw)
     try:
         return Trace.from_dict(rec)
     except InvalidArgumentError as e:
