@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from metacot import label
-from metacot.traces.core import DATA_DIR, Trace, load_reasoningflow, read_traces
+from metacot._io import open_jsonl_appender
+from metacot.errors import TraceFormatError
+from metacot.graphs import hierarchical
+from metacot.graphs import labellers as label
+from metacot.traces.files import DATA_DIR
+from metacot.traces.jsonl import trace_from_line, write_traces
+from metacot.traces.model import Trace
+from metacot.traces.reasoningflow import load_reasoningflow
 
 TEACHERS = ("DeepSeek-R1", "QwQ-32B", "gpt-oss-120b")
 INSTRUCT = ("DeepSeek-V3", "Qwen2.5-32B-Instruct")
@@ -44,11 +49,11 @@ def annotated() -> tuple[Trace, ...]:
 
 
 def by_source(traces: Sequence[Trace]) -> dict[str, list[Trace]]:
-    """Traces grouped by ``source_model`` in :data:`SOURCES` order."""
-    groups: dict[str, list[Trace]] = {s: [] for s in SOURCES}
-    for t in traces:
-        groups[t.source_model].append(t)
-    return groups
+    """Traces grouped by ``source_model`` (:func:`metacot.graphs.hierarchical.by_source`, with its
+    checks), in :data:`SOURCES` order with an empty list for a source that has none; any other
+    source follows, in order of first appearance."""
+    groups = hierarchical.by_source(traces)
+    return {**{s: groups.get(s, []) for s in SOURCES}, **groups}
 
 
 def judge_subsample(quick: bool) -> list[Trace]:
@@ -78,27 +83,36 @@ def cached_traces(cache: Path, traces: Sequence[Trace], compute: Callable[[Trace
     """``compute(t)`` for every trace, resuming from (and appending to) a JSONL cache of results.
 
     A cached record is reused when it has the trace's id and ``matches(trace, record)``; each new
-    result is appended and fsynced as soon as it exists, so a killed run loses at most the trace
-    in hand. A torn last line or records of other traces make the file be rewritten clean.
+    result is appended as one whole line, flushed and fsynced as soon as it exists
+    (:func:`metacot._io.open_jsonl_appender`), so a killed run loses at most the trace in hand. A
+    torn last line is cut off (with a warning); malformed records or records of other traces make
+    the file be rewritten clean, atomically, before anything is appended.
     """
-    from metacot.traces.core import write_traces
-
     wanted = {t.trace_id: t for t in traces}
     done: dict[str, Trace] = {}
-    if cache.exists():
-        got = read_traces(cache, on_error="skip")
-        done = {r.trace_id: r for r in got if r.trace_id in wanted and matches(wanted[r.trace_id], r)}
-        if got.skipped or len(done) != len(got):
-            write_traces(cache, done.values())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open_jsonl_appender(cache) as log:
+        n_records, clean = 0, True
+        for lineno, raw in log.existing():
+            try:
+                r = trace_from_line(cache, lineno, raw)
+            except TraceFormatError:
+                clean = False
+                continue
+            if r is None:
+                continue
+            n_records += 1
+            if r.trace_id in wanted and r.trace_id not in done and matches(wanted[r.trace_id], r):
+                done[r.trace_id] = r
+        rewrite = not clean or len(done) != n_records
+    if rewrite:
+        write_traces(cache, done.values())
     todo = [t for t in traces if t.trace_id not in done]
     if todo:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with cache.open("a", encoding="utf-8") as f:
+        with open_jsonl_appender(cache) as log:
             for t in todo:
                 r = compute(t)
-                f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+                log.append(r.to_dict())
                 done[t.trace_id] = r
     return [done[t.trace_id] for t in traces]
 
@@ -106,7 +120,7 @@ def cached_traces(cache: Path, traces: Sequence[Trace], compute: Callable[[Trace
 def _judge_labels(traces: list[Trace], results: Path, quick: bool) -> list[Trace]:
     """Judge-labelled ``traces``, cached under :func:`judge_fingerprint` (labels made with another
     rubric, model or setting are never reused)."""
-    from metacot.synth import LlamaCppSampler
+    from metacot.llm.llamacpp import LlamaCppSampler
 
     judge = label.LLMJudgeLabeller(LlamaCppSampler())
     cache = results / "labels" / f"llm-judge-{judge_fingerprint(judge)}{'-quick' if quick else ''}.jsonl"

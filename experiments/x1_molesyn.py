@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
-from metacot import label, plots
+from metacot import plots
 from metacot.behaviours import BEHAVIOURS
+from metacot.graphs import labellers as label
 from metacot.graphs.graph import reference
 from metacot.traces.core import DATA_DIR, load_problems, read_traces
 

@@ -1,6 +1,6 @@
 """MoLE-Syn: graph-driven synthesis of long chains of thought with real language models.
 
-* :mod:`metacot.llm.samplers` -- the :class:`Sampler` protocol (chat messages in, text out) and
+* :mod:`metacot.llm.samplers` (re-exported here) -- the :class:`Sampler` protocol (chat messages in, text out) and
   its implementations: :class:`LlamaCppSampler` (embedded llama.cpp, SmolLM2-135M-Instruct by
   default), :class:`OpenAISampler` (any OpenAI-compatible server) and :class:`ScriptedSampler`
   (canned replies for tests);
@@ -8,7 +8,7 @@
   Molecular Structure of Thought*, Appendix E (our wording);
 * :mod:`metacot.synth.molesyn` -- :func:`molesyn`, the resumable walk-and-generate driver.
 
-Importing this package loads neither llama.cpp nor httpx; they are imported on first use, and a
+Importing this package loads neither llama.cpp nor httpcore; they are imported on first use, and a
 missing one raises :class:`~metacot.errors.MissingDependencyError` naming the ``llm`` extra.
 
 Examples
@@ -24,12 +24,21 @@ from __future__ import annotations
 
 from metacot._lazy import attach
 
-_SAMPLERS = ("ChatRequest", "LlamaCppSampler", "OpenAISampler", "Sampler", "ScriptedSampler", "chat", "default_gguf")
+# Imported eagerly: the function ``molesyn`` shares its name with its module, and importing the
+# module binds the *module* to ``metacot.synth.molesyn``; importing it here, then binding the
+# function, leaves the function in place for good (the module stays in sys.modules).
+from metacot.synth.molesyn import SynthResult, check_answer, extract_boxed, molesyn
+
 _NAMES = {
-    **{n: "metacot.llm.samplers" for n in _SAMPLERS},
-    **{n: "metacot.synth.molesyn" for n in ("SynthResult", "check_answer", "extract_boxed", "molesyn")},
+    "ChatRequest": "metacot.llm.protocol",
+    "LlamaCppSampler": "metacot.llm.llamacpp",
+    "OpenAISampler": "metacot.llm.openai_server",
+    "Sampler": "metacot.llm.protocol",
+    "ScriptedSampler": "metacot.llm.protocol",
+    "chat": "metacot.llm.protocol",
+    "default_gguf": "metacot.llm.llamacpp",
 }
-__getattr__, __dir__ = attach(__name__, globals(), modules=["cli", "molesyn", "prompts"], names=_NAMES)
+__getattr__, __dir__ = attach(__name__, globals(), modules=["cli", "prompts"], names=_NAMES)
 
 __all__ = [
     "ChatRequest",

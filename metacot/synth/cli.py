@@ -35,17 +35,23 @@ DEFAULT_GRAPH = "deepseek-r1-0528"
 def _graph(spec: str) -> Any:
     from pathlib import Path
 
-    from metacot.graphs import graph
+    from metacot.errors import InvalidArgumentError
+    from metacot.graphs.graph import BehaviourGraph, reference
 
     if Path(spec).exists():
-        return graph.BehaviourGraph.load(spec)
+        return BehaviourGraph.load(spec)
     if spec.lower().endswith(".json"):
-        raise FileNotFoundError(f"{spec}: no such graph file")
-    return graph.reference(spec)
+        raise InvalidArgumentError(f"--graph {spec}: no such graph file")
+    return reference(spec)
 
 
 def run_synth(args: argparse.Namespace) -> int:
     """Run MoLE-Syn for parsed ``metacot synth`` arguments; the exit code (0 on success).
+
+    Mistakes in the input -- a missing or unreadable problems file, a ``--graph`` file or
+    ``--gguf`` model that does not exist, ``--limit`` below 1 -- raise a
+    :class:`~metacot.errors.MetacotError` whose message is one line naming the argument or file
+    (``metacot.cli.main`` prints it and exits non-zero).
 
     Examples
     --------
@@ -55,9 +61,11 @@ def run_synth(args: argparse.Namespace) -> int:
     >>> run_synth(p.parse_args(["synth", "p.jsonl", "-o", "o.jsonl", "--model", "m"]))  # doctest: +SKIP
     2
     """
-    from metacot.llm.samplers import LlamaCppSampler, OpenAISampler
+    from metacot._checks import positive_int
+    from metacot.llm.llamacpp import LlamaCppSampler
+    from metacot.llm.openai_server import OpenAISampler
     from metacot.synth.molesyn import molesyn
-    from metacot.traces.core import load_problems
+    from metacot.traces.problems import load_problems
 
     if args.model and not args.base_url:
         print("metacot synth: error: --model needs --base-url (the embedded model is fixed by --gguf)", file=sys.stderr)
@@ -65,6 +73,9 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.base_url and not args.model:
         print("metacot synth: error: --base-url needs --model (the name the server serves)", file=sys.stderr)
         return 2
+    # Mistakes in the arguments are refused before anything slow (graph, problems, model) loads.
+    if args.limit is not None:
+        positive_int(args.limit, "--limit")
     g = _graph(args.graph)
     problems = load_problems(args.problems)
     if args.limit is not None:
@@ -144,7 +155,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sp.add_argument("--model", default=None, help="model name on that server")
     sp.add_argument("--api-key", default=None, help="bearer token (default: $OPENAI_API_KEY)")
     sp.add_argument("--concurrency", type=int, default=8, help="requests in flight to the server (default 8)")
-    sp.add_argument("--timeout", type=float, default=120.0, help="seconds per server request (default 120)")
+    sp.add_argument("--timeout", type=float, default=120.0,
+                    help="total seconds one server request may take, reply included (default 120)")
     sp.add_argument("--gguf", default=None, help="GGUF file for the embedded model (default SmolLM2-135M-Instruct)")
     sp.add_argument("--n-ctx", type=int, default=2048, help="embedded model context window (default 2048)")
     sp.add_argument("--threads", type=int, default=None, help="embedded model CPU threads (default: all)")
@@ -155,7 +167,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     help="show the model only this many recent characters of the rationale (0: all)")
     sp.add_argument("--start", default="explore", choices=["normal", "deep", "reflect", "explore", "graph"],
                     help="first behaviour (default explore, as in the paper; 'graph': draw it)")
-    sp.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    sp.add_argument("--limit", type=int, default=None, help="only the first N problems (N >= 1)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--no-verify", action="store_true", help="do not check answers with math-verify")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

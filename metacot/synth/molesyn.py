@@ -27,7 +27,8 @@ Design decisions the paper leaves open (our choices, documented here):
   :class:`~metacot.llm.samplers.OpenAISampler`), and a finished problem's slot is refilled
   from the queue.
 * **Durability.** Each finished trace is appended as one full JSONL line, then flushed and
-  fsynced, so the output holds only complete records. A rerun with the same settings skips the
+  fsynced (:func:`metacot._io.open_jsonl_appender`), so the output holds only complete
+  records. A rerun with the same settings skips the
   problems already in the file; a torn last line (the process was killed mid-write) is detected,
   reported and cut off before anything is appended. An exclusive lock stops two runs from
   writing one file.
@@ -51,11 +52,9 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,12 +63,16 @@ from typing import Any
 
 import numpy as np
 
+from metacot._checks import as_seed_int, positive_int
+from metacot._io import JsonlAppender, open_jsonl_appender
 from metacot.behaviours import Behaviour
 from metacot.errors import InvalidArgumentError, MissingDependencyError, SamplerError, TraceFormatError
 from metacot.graphs.graph import BehaviourGraph
-from metacot.llm.samplers import Sampler
+from metacot.llm.protocol import Sampler
 from metacot.synth.prompts import step_request
-from metacot.traces.core import Problem, Step, Trace, load_problems
+from metacot.traces.jsonl import trace_from_line
+from metacot.traces.model import Step, Trace
+from metacot.traces.problems import Problem, load_problems
 
 __all__ = ["SynthResult", "check_answer", "extract_boxed", "molesyn", "problem_key"]
 
@@ -321,71 +324,36 @@ def _graph_info(graph: BehaviourGraph) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _scan(path: Path, cfg: dict[str, Any], graph_info: dict[str, Any]) -> set[str]:
-    """Keys already finished in ``path``; cuts off a torn last line; refuses a foreign file."""
+def _scan(log: JsonlAppender, cfg: dict[str, Any], graph_info: dict[str, Any]) -> set[str]:
+    """Keys already finished in the file; a torn last line is cut off (with a warning); a foreign file is refused."""
     done: set[str] = set()
-    good_end = 0
-    torn = None
-    with open(path, "r+b") as f:
-        lineno = 0
-        for raw in f:
-            lineno += 1
-            if not raw.endswith(b"\n"):
-                torn = (lineno, len(raw))
-                break
-            good_end += len(raw)
-            if not raw.strip():
-                continue
-            try:
-                trace = Trace.from_dict(json.loads(raw))
-            except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError and InvalidArgumentError
-                raise TraceFormatError(
-                    path, lineno, f"not a complete trace record ({e}); move the file aside or repair that line"
-                ) from None
-            meta = trace.metadata
-            if meta.get("generator") != _GENERATOR or "problem_key" not in meta:
-                raise TraceFormatError(path, lineno, "this record was not written by molesyn; use another output file")
-            if meta.get("run") != _run_config(cfg) or meta.get("graph", {}).get("P") != graph_info["P"]:
-                raise TraceFormatError(
-                    path,
-                    lineno,
-                    f"written with other settings (run {meta.get('run')}, graph P "
-                    f"{meta.get('graph', {}).get('P')}); resume with the same graph, seed, start, "
-                    "max_steps and decoding settings, or write to another file",
-                )
-            key = meta["problem_key"]
-            if key in done:
-                raise TraceFormatError(path, lineno, f"problem {key!r} appears twice in this file")
-            done.add(key)
-        if torn is not None:
-            f.truncate(good_end)
-            f.flush()
-            os.fsync(f.fileno())
-            warnings.warn(
-                f"{path}: line {torn[0]} was torn ({torn[1]} bytes without a line end, from an "
-                "interrupted write); cut it off, its problem will be synthesised again",
-                stacklevel=3,
+    path = log.path
+    for lineno, raw in log.existing():
+        try:
+            trace = trace_from_line(path, lineno, raw)
+        except TraceFormatError as e:
+            raise TraceFormatError(
+                path, lineno, f"not a complete trace record ({e.reason}); move the file aside or repair that line"
+            ) from None
+        if trace is None:
+            continue
+        meta = trace.metadata
+        if meta.get("generator") != _GENERATOR or "problem_key" not in meta:
+            raise TraceFormatError(path, lineno, "this record was not written by molesyn; use another output file")
+        graph_meta = meta.get("graph") if isinstance(meta.get("graph"), dict) else {}
+        if meta.get("run") != _run_config(cfg) or graph_meta.get("P") != graph_info["P"]:
+            raise TraceFormatError(
+                path,
+                lineno,
+                f"written with other settings (run {meta.get('run')}, graph P "
+                f"{graph_meta.get('P')}); resume with the same graph, seed, start, "
+                "max_steps and decoding settings, or write to another file",
             )
+        key = meta["problem_key"]
+        if key in done:
+            raise TraceFormatError(path, lineno, f"problem {key!r} appears twice in this file")
+        done.add(key)
     return done
-
-
-def _lock(f: Any, path: Path) -> None:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no advisory lock, the documented single-writer rule still holds
-        return
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise InvalidArgumentError(f"{path} is being written by another molesyn run") from None
-
-
-def _append(f: Any, trace: Trace) -> None:
-    # One write of one whole line, then flush and fsync: after a crash the file holds complete
-    # records plus at most one torn last line, which the next run detects and removes.
-    f.write((json.dumps(trace.to_dict(), ensure_ascii=False) + "\n").encode("utf-8"))
-    f.flush()
-    os.fsync(f.fileno())
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,14 +367,8 @@ def _as_problems(problems: Any) -> list[Problem]:
     out = list(problems)
     for i, p in enumerate(out):
         if not isinstance(p, Problem):
-            raise InvalidArgumentError(f"problem {i} is a {type(p).__name__}, not a metacot.traces.core.Problem")
+            raise InvalidArgumentError(f"problem {i} is a {type(p).__name__}, not a metacot.traces.Problem")
     return out
-
-
-def _positive_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise InvalidArgumentError(f"{name} must be a positive int, got {v!r}")
-    return int(v)
 
 
 def molesyn(
@@ -416,7 +378,7 @@ def molesyn(
     out: str | os.PathLike[str],
     max_steps: int = 16,
     start: Behaviour | str | None = "explore",
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     verify: bool = True,
     *,
     max_tokens: int = 256,
@@ -464,8 +426,10 @@ def molesyn(
     start : Behaviour, str or None
         First behaviour; ``"explore"`` as in the paper, ``None`` to draw it from the graph's
         marginal (or stationary law).
-    seed : int
-        Non-negative; with the problem key it seeds every walk and request.
+    seed : int or numpy.random.Generator
+        An int in :math:`[0, 2^{64})`, or a Generator that gives one (one draw); with the problem
+        key it seeds every walk and request. The int is recorded in every trace, and a resumed
+        run must use the same one (pass the recorded int, not a fresh Generator).
     verify : bool
         Check answers with ``math-verify``.
     max_tokens, temperature, stop
@@ -512,14 +476,13 @@ def molesyn(
         raise InvalidArgumentError(
             f"sampler must provide complete, complete_batch and describe; got {type(sampler).__name__}"
         )
-    max_steps = _positive_int("max_steps", max_steps)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidArgumentError(f"seed must be a non-negative int, got {seed!r}")
+    max_steps = positive_int(max_steps, "max_steps")
+    seed = as_seed_int(seed)
     if start is not None:
         start = graph.states[graph.index(start)]
     if batch_size is None:
         batch_size = getattr(sampler, "concurrency", 1)
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = positive_int(batch_size, "batch_size")
     probs = _as_problems(problems)
     keys = [problem_key(p) for p in probs]
     if len(set(keys)) != len(keys):
@@ -545,10 +508,9 @@ def molesyn(
 
     path = Path(out)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: the output folder does not exist")
-    with open(path, "ab") as fh:
-        _lock(fh, path)
-        done = _scan(path, cfg, graph_info)
+        raise InvalidArgumentError(f"{path}: the output folder {path.parent} does not exist")
+    with open_jsonl_appender(path) as log:
+        done = _scan(log, cfg, graph_info)
         todo = deque(p for p, k in zip(probs, keys) if k not in done)
         n_skipped = len(probs) - len(todo)
         n_written = n_steps = n_answered = n_correct = 0
@@ -578,7 +540,7 @@ def molesyn(
                         still.append(w)
                         continue
                     trace = w.trace(sampler_info, graph_info, verify)
-                    _append(fh, trace)
+                    log.append(trace.to_dict())
                     n_written += 1
                     n_steps += len(trace)
                     n_answered += trace.final_answer is not None

@@ -28,7 +28,7 @@ from typing import Any
 
 from metacot.behaviours import BEHAVIOURS, Behaviour
 from metacot.errors import InvalidArgumentError
-from metacot.llm.samplers import ChatRequest
+from metacot.llm.protocol import ChatRequest
 
 __all__ = ["CITATION", "INSTRUCTIONS", "step_request", "system_prompt", "user_prompt"]
 

@@ -322,7 +322,7 @@ def test_cli_refuses_model_without_url_and_unknown_graph_file(tmp_path, capsys):
     args = parser.parse_args(["synth", "p.jsonl", "-o", str(tmp_path / "o.jsonl"), "--model", "m"])
     assert args.run(args) == 2 and "--model needs --base-url" in capsys.readouterr().err
     args = parser.parse_args(["synth", "p.jsonl", "-o", str(tmp_path / "o.jsonl"), "--graph", "nope.json"])
-    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
+    with pytest.raises(InvalidArgumentError, match=r"nope\.json: no such graph file"):
         args.run(args)
     args = parser.parse_args(["synth", "p.jsonl", "-o", str(tmp_path / "o.jsonl"), "--graph", "nope"])
     with pytest.raises(InvalidArgumentError, match="no reference graph"):
@@ -335,3 +335,14 @@ def test_no_warnings_from_a_clean_resume(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         molesyn(GRAPH, problems(2), ScriptedSampler([]), out, max_steps=2, verify=False, progress=False)
+
+
+def test_a_generator_seed_is_recorded_as_the_int_that_reproduces_the_run(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    molesyn(GRAPH, problems(3), ScriptedSampler(seeded_reply), a, max_steps=5, seed=np.random.default_rng(3),
+            verify=False, progress=False)
+    [seed] = {t.metadata["run"]["seed"] for t in read_traces(a)}
+    assert isinstance(seed, int)
+    molesyn(GRAPH, problems(3), ScriptedSampler(seeded_reply), b, max_steps=5, seed=seed, verify=False,
+            progress=False)
+    assert a.read_bytes() == b.read_bytes()

@@ -7,6 +7,7 @@ import json
 import re
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -391,3 +392,16 @@ def test_registry_names_every_transform():
     assert TRANSFORMS["shuffle_steps"](t, seed=1) == shuffle_steps(t, 1)
     with pytest.raises(TypeError):
         TRANSFORMS["x"] = len  # read-only
+
+
+def test_seeds_may_be_generators_and_the_record_keeps_an_int_that_reproduces():
+    from metacot.traces.transforms import drop_random, replace_keywords, shuffle_steps
+
+    t = make_trace([f"Wait, step {i}." for i in range(12)])
+    for fn, kw in ((drop_random, {"fraction": 0.5}), (shuffle_steps, {}), (replace_keywords, {})):
+        u = fn(t, seed=np.random.default_rng(7), **kw)
+        rec = u.metadata["transforms"][-1]
+        assert isinstance(rec["seed"], int)
+        assert fn(t, seed=rec["seed"], **kw).to_dict() == u.to_dict()  # the recorded int reproduces it
+    with pytest.raises(InvalidArgumentError, match="shuffle_steps: seed"):
+        shuffle_steps(t, seed=2**64)
