@@ -128,7 +128,9 @@ def _graph_show(args: argparse.Namespace) -> int:
     if Path(args.graph).exists():
         g = graph.BehaviourGraph.load(args.graph)
     elif _looks_like_path(args.graph):
-        raise FileNotFoundError(2, "no such graph file", args.graph)
+        from metacot.errors import MissingInputError
+
+        raise MissingInputError(args.graph, "graph file")
     else:
         g = graph.reference(args.graph)
     if args.png:

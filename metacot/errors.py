@@ -72,6 +72,27 @@ class TraceFormatError(MetacotError, ValueError):
         super().__init__(f"{where}: {reason}")
 
 
+class MissingInputError(TraceFormatError, FileNotFoundError):
+    """An input file or folder that does not exist.
+
+    Also a :class:`FileNotFoundError`, so ``except FileNotFoundError`` keeps catching it.
+
+    Examples
+    --------
+    >>> err = MissingInputError("data/typo.jsonl")
+    >>> str(err), isinstance(err, FileNotFoundError)
+    ('data/typo.jsonl: no such file or folder', True)
+    """
+
+    def __init__(self, path: object, what: str = "file or folder") -> None:
+        super().__init__(path, None, f"no such {what}")
+        self.filename = str(path)
+
+    def __str__(self) -> str:
+        # OSError.__str__ would come first in the MRO and format errno and filename instead.
+        return f"{self.path}: {self.reason}"
+
+
 class GraphFormatError(MetacotError, ValueError):
     """A saved behaviour graph that does not match its JSON schema: names the file and the field.
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from metacot.errors import InvalidArgumentError, MissingDependencyError, SamplerError
+from metacot.errors import InvalidArgumentError, MissingDependencyError, MissingInputError, SamplerError
 from metacot.llm.protocol import LLM_EXTRA, ChatRequest, check_requests, reply_content
 
 __all__ = ["SMOLLM2_GGUF", "LlamaCppSampler", "default_gguf"]
@@ -104,7 +104,7 @@ class LlamaCppSampler:
     ) -> None:
         path = default_gguf() if model_path is None else Path(model_path)
         if not path.is_file():
-            raise InvalidArgumentError(f"{path}: no such GGUF model file (--gguf / model_path)")
+            raise MissingInputError(path, "GGUF model file (--gguf / model_path)")
         for name, v, low in (("n_ctx", n_ctx, 16), ("seed", seed, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise InvalidArgumentError(f"{name} must be an int >= {low}, got {v!r}")

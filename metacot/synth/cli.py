@@ -35,13 +35,13 @@ DEFAULT_GRAPH = "deepseek-r1-0528"
 def _graph(spec: str) -> Any:
     from pathlib import Path
 
-    from metacot.errors import InvalidArgumentError
+    from metacot.errors import MissingInputError
     from metacot.graphs.graph import BehaviourGraph, reference
 
     if Path(spec).exists():
         return BehaviourGraph.load(spec)
     if spec.lower().endswith(".json"):
-        raise InvalidArgumentError(f"--graph {spec}: no such graph file")
+        raise MissingInputError(spec, "graph file (--graph)")
     return reference(spec)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from metacot.errors import TraceFormatError
+from metacot.errors import MissingInputError, TraceFormatError
 
 __all__ = ["DATA_DIR", "decode_json", "input_files", "is_blank", "iter_json_lines", "read_json_file"]
 
@@ -40,7 +40,7 @@ def input_files(path: str | os.PathLike[str], pattern: str) -> list[Path]:
     >>> input_files("no/such/file.jsonl", "*.jsonl")
     Traceback (most recent call last):
     ...
-    metacot.errors.TraceFormatError: no/such/file.jsonl: no such file or folder
+    metacot.errors.MissingInputError: no/such/file.jsonl: no such file or folder
     """
     path = Path(path)
     if path.is_dir():
@@ -49,7 +49,7 @@ def input_files(path: str | os.PathLike[str], pattern: str) -> list[Path]:
             raise TraceFormatError(path, None, f"no files matching {pattern!r} in this folder")
         return files
     if not path.exists():
-        raise TraceFormatError(path, None, "no such file or folder")
+        raise MissingInputError(path)
     return [path]
 
 
@@ -110,7 +110,7 @@ def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     try:
         f = open(path, "rb")
     except FileNotFoundError:
-        raise TraceFormatError(path, None, "no such file") from None
+        raise MissingInputError(path, "file") from None
     except IsADirectoryError:
         raise TraceFormatError(path, None, "is a folder, not a JSONL file") from None
     with f:
@@ -124,5 +124,5 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise TraceFormatError(path, None, "no such file") from None
+        raise MissingInputError(path, "file") from None
     return decode_json(path, None, raw)

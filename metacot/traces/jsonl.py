@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from metacot._io import atomic_write
-from metacot.errors import InvalidArgumentError, TraceFormatError
+from metacot.errors import InvalidArgumentError, MissingInputError, TraceFormatError
 from metacot.traces.files import decode_json, is_blank
 from metacot.traces.model import SkippedLine, Trace, TraceList
 
@@ -137,7 +137,7 @@ def read_traces(path: str | os.PathLike[str], on_error: Literal["raise", "skip"]
     try:
         f = open(path, "rb")
     except FileNotFoundError:
-        raise TraceFormatError(path, None, "no such file") from None
+        raise MissingInputError(path, "file") from None
     except IsADirectoryError:
         raise TraceFormatError(path, None, "is a folder, not a trace JSONL file") from None
     with f:

@@ -81,7 +81,7 @@ def test_missing_model_package_or_llama_cpp_names_the_llm_extra(monkeypatch, tmp
 
 
 def test_llama_sampler_refuses_a_missing_file_and_bad_settings(tmp_path):
-    with pytest.raises(InvalidArgumentError, match=r"nope\.gguf: no such GGUF"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.gguf: no such GGUF"):
         LlamaCppSampler(tmp_path / "nope.gguf")
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"x")

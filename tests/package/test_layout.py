@@ -155,7 +155,7 @@ def test_experiments_do_not_import_one_another():
             module = node.module or ""
             if node.level == 0 and module != "experiments" and not module.startswith("experiments."):
                 continue
-            leaves = [module.rpartition(".")[2]] if "." in module or node.level and module else []
+            leaves = [module.rpartition(".")[2]] if "." in module or (node.level and module) else []
             if module == "experiments" or (node.level and not module):
                 leaves = [a.name for a in node.names]
             bad += [f"{path.name} imports {leaf}" for leaf in leaves if leaf in ids - {"ledger"}]

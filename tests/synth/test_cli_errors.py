@@ -25,7 +25,7 @@ def run(*argv):
     [
         (["--limit", "-1"], r"--limit must be an int >= 1, got -1"),
         (["--limit", "0"], r"--limit must be an int >= 1, got 0"),
-        (["--graph", "{tmp}/missing.json"], r"--graph .*missing\.json: no such graph file"),
+        (["--graph", "{tmp}/missing.json"], r"missing\.json: no such graph file \(--graph\)"),
         (["--gguf", "{tmp}/missing.gguf"], r"missing\.gguf: no such GGUF model file"),
     ],
     ids=["limit-negative", "limit-zero", "graph-missing", "gguf-missing"],

@@ -322,7 +322,7 @@ def test_cli_refuses_model_without_url_and_unknown_graph_file(tmp_path, capsys):
     args = parser.parse_args(["synth", "p.jsonl", "-o", str(tmp_path / "o.jsonl"), "--model", "m"])
     assert args.run(args) == 2 and "--model needs --base-url" in capsys.readouterr().err
     args = parser.parse_args(["synth", "p.jsonl", "-o", str(tmp_path / "o.jsonl"), "--graph", "nope.json"])
-    with pytest.raises(InvalidArgumentError, match=r"nope\.json: no such graph file"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.json: no such graph file"):
         args.run(args)
     args = parser.parse_args(["synth", "p.jsonl", "-o", str(tmp_path / "o.jsonl"), "--graph", "nope"])
     with pytest.raises(InvalidArgumentError, match="no reference graph"):
