@@ -311,6 +311,7 @@ def path_law(
     >>> law.mu.tolist(), law.p_empty, law.mean_length
     ([1.0], 0.75, 2.0)
     """
+    Q, a, start_mass = (np.asarray(x, dtype=np.float64) for x in (Q, a, start_mass))
     total = float(start_mass.sum())
     if not total > 0:
         raise InvalidArgumentError(
