@@ -42,10 +42,10 @@ import scipy.stats
 from experiments._common import Claim, from_claim, output_dir, write
 from experiments._molecular import TEACHERS
 from experiments._transformed import STANDARD, SUMMARY_RATIO, graph_shift, teacher_traces
-from metacot import exact
-from metacot import path_laws as pl
 from metacot.behaviours import BEHAVIOURS
 from metacot.graphs.fit import fit_graph
+from metacot.markov import exact
+from metacot.structure import path_laws as pl
 from metacot.traces.transforms import make_trace
 
 SEED = 10

@@ -2,7 +2,7 @@ r"""M5: semantic geometry of real teacher traces (Molecular Structure §4.8–4.
 
 Every step of the ReasoningFlow traces of the three reasoning teachers (DeepSeek-R1, QwQ-32B,
 gpt-oss-120b), labelled into the four behaviours by ``ReasoningFlowLabeller``, is embedded with
-all-MiniLM-L6-v2 (offline, ``metacot.structure.geometry.SentenceEmbedder``), mapped by one 3-D t-SNE per
+all-MiniLM-L6-v2 (offline, ``metacot.embed.SentenceEmbedder``), mapped by one 3-D t-SNE per
 trace (perplexity 30, seed 0) and rescaled to trace units (median pairwise distance 1). We then
 measure the paper's four bond statistics with the documented defaults of ``metacot.structure.geometry``
 and, for each, the same statistic over the other behaviours as a base rate, plus the sensitivity
@@ -17,7 +17,6 @@ measurement.
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -26,9 +25,10 @@ import pandas as pd
 import scipy.stats
 
 from experiments._common import Claim, from_claim, output_dir, write
-from metacot import geometry as geo
 from metacot.behaviours import Behaviour
+from metacot.embed import CachedEmbedder, SentenceEmbedder, default_cache_dir, embed_traces
 from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
+from metacot.structure import geometry as geo
 from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 CLAIM = Claim(
@@ -70,7 +70,8 @@ SEED = 0
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("METACOT_CACHE", Path.home() / ".cache" / "metacot")) / "embeddings"
+    """Where the embeddings are cached (:func:`metacot.embed.default_cache_dir`)."""
+    return default_cache_dir()
 
 
 def teacher_traces(quick: bool) -> list:
@@ -85,14 +86,6 @@ def teacher_traces(quick: bool) -> list:
             picked += own[:2]
         traces = picked
     return traces
-
-
-def embed_traces(traces, embedder) -> list[np.ndarray]:
-    """Embed every step of every trace in one call (one batch stream, one cache write)."""
-    texts = [x for t in traces for x in t.texts()]
-    E = geo.embed(texts, embedder)
-    ends = np.cumsum([len(t) for t in traces])[:-1]
-    return np.split(E, ends)
 
 
 def per_trace(coords: np.ndarray, behaviours: list, *, loc: float, clu: float, min_lag: int, window: int):
@@ -166,7 +159,7 @@ def run(quick: bool = False, results=None) -> dict:
     started = time.perf_counter()
     out = output_dir(CLAIM.id, results)
     traces = teacher_traces(quick)
-    embedder = geo.CachedEmbedder(geo.SentenceEmbedder(batch_size=64), cache_dir())
+    embedder = CachedEmbedder(SentenceEmbedder(batch_size=64), default_cache_dir())
     t0 = time.perf_counter()
     embs = embed_traces(traces, embedder)
     t_embed = time.perf_counter() - t0

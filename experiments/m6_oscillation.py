@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
-from metacot import dynamics as dyn
+from metacot.embed import CachedEmbedder, SentenceEmbedder, default_cache_dir, embed_traces
 from metacot.graphs.fit import fit_graph
 from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
+from metacot.structure import dynamics as dyn
 from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 CLAIM = Claim(
@@ -141,10 +142,7 @@ def run(quick: bool = False, results=None) -> dict:
                              **trace_stats(dyn.predictive_entropy(idx, graph), flat_slope=fs, flat_delta=fd,
                                            explore_delta=fd)})
     if not quick:
-        from experiments.m5_geometry import cache_dir, embed_traces
-        from metacot import geometry as geo
-
-        embedder = geo.CachedEmbedder(geo.SentenceEmbedder(batch_size=64), cache_dir())
+        embedder = CachedEmbedder(SentenceEmbedder(batch_size=64), default_cache_dir())
         embs = embed_traces(traces, embedder)
         for E, r in zip(embs, [r for r in rows if r["measure"] == "label"]):
             rows.append({**{k: r[k] for k in ("trace_id", "model", "n_steps", "group")}, "measure": "semantic",

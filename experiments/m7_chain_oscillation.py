@@ -27,9 +27,9 @@ import pandas as pd
 
 import metacot as mc
 from experiments._common import Claim, from_claim, output_dir, write
-from metacot import dynamics as dyn
 from metacot.graphs.fit import fit_graph
 from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
+from metacot.structure import dynamics as dyn
 from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 CLAIM = Claim(

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import metacot as mc
-from metacot import dynamics as dyn
 from metacot.errors import InvalidArgumentError
+from metacot.structure import dynamics as dyn
 
 
 def h2(p: float) -> float:

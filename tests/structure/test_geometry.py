@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from metacot import geometry as geo
 from metacot.errors import InvalidArgumentError, MissingDependencyError
+from metacot.structure import geometry as geo
 
 
 # ------------------------------------------------------------------ minimum enclosing ball

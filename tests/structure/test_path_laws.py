@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metacot import exact
-from metacot import path_laws as pl
-from metacot import transforms as tf
 from metacot.errors import CensoredError, InvalidArgumentError, InvalidChainError
 from metacot.graphs.fit import fit_graph, tally_transitions
 from metacot.graphs.graph import reference
+from metacot.markov import exact
 from metacot.markov.chain import Chain
+from metacot.structure import path_laws as pl
+from metacot.traces import transforms as tf
 
 NAMES = ["normal", "deep", "reflect", "explore"]
 EXACT = 1e-12  # algebraic identities: only rounding separates the two sides
