@@ -38,6 +38,7 @@ _SUBPACKAGES = {
     "graphs": "metacot.graphs",
     "structure": "metacot.structure",
     "synth": "metacot.synth",
+    "embed": "metacot.embed",
     "behaviours": "metacot.behaviours",
     "errors": "metacot.errors",
     "plots": "metacot.plots",

@@ -12,7 +12,7 @@ Nothing here knows about traces, graphs or language models.
 
 from metacot._lazy import attach
 
-_MODULES = {"chain": "metacot.markov.chain", "families": "metacot.markov.families", "exact": "metacot.markov.exact", "pcca": "metacot.markov.pcca", "gpu_exact": "metacot.markov.gpu_exact", "reach": "metacot.markov.reach"}
+_MODULES = {"chain": "metacot.markov.chain", "families": "metacot.markov.families", "exact": "metacot.markov.exact", "pcca": "metacot.markov.pcca", "gpu_exact": "metacot.markov.gpu_exact", "reach": "metacot.markov.reach", "entropy": "metacot.markov.entropy"}
 _NAMES = {
     "Chain": "metacot.markov.chain",
     "ROW_SUM_TOL": "metacot.markov.chain",
