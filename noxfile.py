@@ -50,8 +50,7 @@ def _portable_llama_wheel(session: nox.Session) -> Path:
 
 def _install(session: nox.Session, extras: str) -> None:
     session.install(TORCH)
-    if extras != "dev":
-        session.install(f"{_portable_llama_wheel(session)}[server]")
+    session.install(f"{_portable_llama_wheel(session)}[server]")
     session.install("-e", f".[{extras}]")
 
 
