@@ -5,10 +5,11 @@ hitting time of a chain family and, with ``--walkers``, a Monte Carlo estimate b
 ``metacot experiments ID... [--quick]`` runs experiments from a source checkout (it forwards to
 ``python -m experiments``).
 
-``metacot label TRACES -o OUT.jsonl [--labeller reasoningflow|keyword|llm-judge]`` labels traces (a
-ReasoningFlow file or folder, or a metacot trace JSONL file) into the four behaviours;
-``metacot fit TRACES.jsonl -o GRAPH.json [--method dirichlet|mle] [--prior A] [--source MODEL]``
-fits a behaviour graph; ``metacot graph show GRAPH.json|REFERENCE [--png FILE]`` prints a graph
+``metacot label TRACES -o OUT.jsonl [--labeller keep|map:FILE.toml|keyword|reasoningflow|llm-judge]``
+labels traces (a metacot trace JSONL file, recognised by its content whatever its suffix, or
+ReasoningFlow annotations) into the four behaviours; ``metacot fit TRACES -o GRAPH.json
+[--method dirichlet|mle|pymc|hierarchical] [--prior A] [--source MODEL] [--labeller NAME]`` fits a
+behaviour graph; ``metacot graph show GRAPH.json|REFERENCE [--png FILE]`` prints a graph
 and draws its heat map. ``metacot synth`` (:mod:`metacot.synth.cli`) writes MoLE-Syn traces and
 ``metacot sweep`` (:mod:`metacot.sweep`) runs parameter sweeps.
 """
@@ -46,16 +47,46 @@ def _experiments(args: argparse.Namespace) -> int:
     return run_experiments(args.ids + (["--quick"] if args.quick else []))
 
 
+def _is_trace_jsonl(path) -> bool:
+    """True when the first non-blank line of a file is a metacot trace record, whatever the suffix."""
+    import json
+
+    from metacot.traces.model import FORMAT
+
+    with open(path, "rb") as f:
+        for raw in f:
+            if raw.strip():
+                try:
+                    first = json.loads(raw)
+                except (ValueError, RecursionError):
+                    return False
+                return isinstance(first, dict) and first.get("format") == FORMAT
+    return False
+
+
 def _read_any_traces(path: str):
-    """A metacot trace JSONL file, or ReasoningFlow annotated JSON (one file or a folder)."""
+    """Traces from a metacot trace JSONL file (by content, any suffix) or ReasoningFlow annotations.
+
+    ReasoningFlow annotations are one JSON document per file (a file, or a folder of them).
+    Anything else is refused with a message naming both formats.
+    """
     from pathlib import Path
 
     from metacot import traces
+    from metacot.errors import MissingInputError, TraceFormatError
 
     p = Path(path)
-    if p.is_file() and p.suffix == ".jsonl":
+    if not p.exists():
+        raise MissingInputError(p)
+    if p.is_file() and _is_trace_jsonl(p):
         return list(traces.read_traces(p))
-    return traces.load_reasoningflow(p)
+    try:
+        return traces.load_reasoningflow(p)
+    except TraceFormatError as err:
+        raise TraceFormatError(
+            p, None, f"neither metacot trace JSONL (one record per line, \"format\": \"metacot.trace\") "
+                     f"nor ReasoningFlow annotated JSON ({err.reason})"
+        ) from None
 
 
 def _check_output_folder(path: str, option: str) -> None:
@@ -69,30 +100,53 @@ def _check_output_folder(path: str, option: str) -> None:
         raise InvalidArgumentError(f"{option} {path}: the folder {str(folder)!r} does not exist")
 
 
+def _labeller(args: argparse.Namespace):
+    """The labeller named by ``--labeller``: keep, map:FILE, keyword, reasoningflow or llm-judge."""
+    from metacot.errors import InvalidArgumentError
+    from metacot.graphs import labellers as label
+    from metacot.graphs.taxonomy import KeepLabeller, TagLabeller
+
+    name = args.labeller
+    if name == "keep":
+        return KeepLabeller()
+    if name.startswith("map:"):
+        return TagLabeller.from_toml(name[4:])
+    if name == "reasoningflow":
+        return label.ReasoningFlowLabeller()
+    if name == "keyword":
+        return label.KeywordLabeller()
+    if name == "llm-judge":
+        from metacot.llm import samplers
+
+        base_url, model = getattr(args, "base_url", None), getattr(args, "model", None)
+        if bool(base_url) != bool(model):
+            raise InvalidArgumentError("--base-url and --model go together (without both, the embedded model judges)")
+        if base_url:
+            sampler = samplers.OpenAISampler(base_url, model, concurrency=getattr(args, "concurrency", 8))
+        else:
+            sampler = samplers.LlamaCppSampler()
+        return label.LLMJudgeLabeller(sampler)
+    raise InvalidArgumentError(
+        f"unknown labeller {name!r}; use keep, map:FILE.toml, keyword, reasoningflow or llm-judge"
+    )
+
+
 def _label(args: argparse.Namespace) -> int:
     from metacot import traces
     from metacot.graphs import labellers as label
 
     _check_output_folder(args.output, "-o")
-    if args.labeller == "llm-judge":
-        from metacot.llm import samplers
-
-        if bool(args.base_url) != bool(args.model):
-            print("metacot label: error: --base-url and --model go together (without both, the embedded "
-                  "model judges)", file=sys.stderr)
-            return 2
-        if args.base_url:
-            sampler = samplers.OpenAISampler(args.base_url, args.model, concurrency=args.concurrency)
-        else:
-            sampler = samplers.LlamaCppSampler()
-        labeller = label.LLMJudgeLabeller(sampler)
-    elif args.labeller == "reasoningflow":
-        labeller = label.ReasoningFlowLabeller()
-    else:
-        labeller = label.KeywordLabeller()
+    labeller = _labeller(args)
     labelled = label.label_traces(_read_any_traces(args.traces), labeller)
     n = traces.write_traces(args.output, labelled)
     print(f"labelled {n} traces with {labeller.name!r}: {args.output}")
+    unmapped: dict[str, int] = {}
+    for t in labelled:
+        for tag, k in t.metadata.get("unmapped_tags", {}).items():
+            unmapped[tag] = unmapped.get(tag, 0) + k
+    if unmapped:
+        print("steps given the default behaviour (no mapping): "
+              + ", ".join(f"{tag} {k}" for tag, k in sorted(unmapped.items())))
     return 0
 
 
@@ -106,7 +160,8 @@ def _fit(args: argparse.Namespace) -> int:
         if not data:
             print(f"metacot: error: no trace from source {args.source!r}", file=sys.stderr)
             return 2
-    graph = fit.fit_graph(data, method=args.method, prior=args.prior)
+    labeller = None if args.labeller is None else _labeller(args)
+    graph = fit.fit_graph(data, method=args.method, prior=args.prior, labeller=labeller)
     graph.save(args.output)
     print(f"fitted a {args.method} graph on {len(data)} traces: {args.output}")
     return 0
@@ -169,18 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     ex.set_defaults(run=_experiments)
 
     lb = sub.add_parser("label", help="label traces into the four behaviours")
-    lb.add_argument("traces", help="ReasoningFlow annotated file/folder, or a metacot trace .jsonl")
+    lb.add_argument("traces", help="metacot trace JSONL (any suffix), or ReasoningFlow annotated file/folder")
     lb.add_argument("-o", "--output", required=True, help="output trace JSONL")
-    lb.add_argument("--labeller", choices=["reasoningflow", "keyword", "llm-judge"], default="reasoningflow")
+    lb.add_argument("--labeller", default="reasoningflow", metavar="NAME",
+                    help="keep (the behaviours the steps have), map:FILE.toml (another taxonomy), keyword, "
+                         "reasoningflow (default) or llm-judge")
     lb.add_argument("--base-url", default=None, help="llm-judge: an OpenAI-compatible server (default: the embedded model)")
     lb.add_argument("--model", default=None, help="llm-judge: model name on that server")
     lb.add_argument("--concurrency", type=int, default=8, help="llm-judge: requests in flight at once")
     lb.set_defaults(run=_label)
 
     ft = sub.add_parser("fit", help="fit a behaviour graph to labelled traces")
-    ft.add_argument("traces", help="labelled trace .jsonl (from metacot label)")
+    ft.add_argument("traces", help="labelled metacot trace JSONL (any suffix), or ReasoningFlow annotations")
     ft.add_argument("-o", "--output", required=True, help="graph JSON to write")
-    ft.add_argument("--method", choices=["dirichlet", "mle"], default="dirichlet")
+    ft.add_argument("--method", choices=["dirichlet", "mle", "pymc", "hierarchical"], default="dirichlet",
+                    help="closed-form Dirichlet posterior mean (default), MLE, PyMC, or partially pooled across "
+                         "source models (the population graph)")
+    ft.add_argument("--labeller", default=None, metavar="NAME",
+                    help="label first with this labeller (as for metacot label); default: the steps' behaviours")
     ft.add_argument("--prior", type=float, default=1.0, help="Dirichlet prior per entry")
     ft.add_argument("--source", default=None, help="fit only the traces of this source model")
     ft.set_defaults(run=_fit)

@@ -148,3 +148,81 @@ def test_a_bug_keeps_its_traceback():
 
     with pytest.raises(ZeroDivisionError):
         _run(argparse.Namespace(run=bug))
+
+
+# ----------------------------------------------------------------- your own traces, in a foreign taxonomy
+FOREIGN_TAGS = [["setup", "calc", "calc", "check", "calc", "alt", "check"],
+                ["setup", "check", "calc", "calc", "check"],
+                ["setup", "calc", "alt", "calc", "check", "check"]]
+MAPPING_TOML = '''
+key = "kind"
+
+[map]
+setup = "normal"
+calc = "deep"
+check = "reflect"
+alt = "explore"
+'''
+
+
+def _foreign_traces(tmp_path):
+    """A trace file in metacot's format but with an unusual suffix, labelled in another taxonomy."""
+    from metacot import traces
+
+    made = [traces.make_trace([f"step {i} of trace {k}" for i in range(len(tags))], trace_id=f"t{k}",
+                              source_labels=[{"kind": tag} for tag in tags], source_model="my-model")
+            for k, tags in enumerate(FOREIGN_TAGS)]
+    path = tmp_path / "mine.ndjson"
+    traces.write_traces(path, made)
+    mapping = tmp_path / "taxonomy.toml"
+    mapping.write_text(MAPPING_TOML)
+    return path, mapping
+
+
+def test_own_traces_map_a_foreign_taxonomy_then_fit(tmp_path, capsys):
+    import itertools
+
+    import numpy as np
+
+    from metacot import BehaviourGraph, traces
+
+    path, mapping = _foreign_traces(tmp_path)
+    out, graph_json = tmp_path / "labelled.data", tmp_path / "g.json"
+    assert main(["label", str(path), "-o", str(out), "--labeller", f"map:{mapping}"]) == 0
+    assert main(["fit", str(out), "-o", str(graph_json), "--method", "mle", "--labeller", "keep"]) == 0
+    # Oracle: count the mapped tag pairs by hand.
+    to_b = {"setup": 0, "calc": 1, "check": 2, "alt": 3}
+    counts = np.zeros((4, 4))
+    for tags in FOREIGN_TAGS:
+        for a, b in itertools.pairwise(tags):
+            counts[to_b[a], to_b[b]] += 1
+    expected = counts / counts.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(BehaviourGraph.load(graph_json).P, expected, atol=1e-12)
+    assert [s.behaviour.value for s in traces.read_traces(out)[1].steps] == [
+        "normal", "reflect", "deep", "deep", "reflect"]
+
+
+def test_own_traces_unmapped_tag_and_unknown_behaviour_are_clear(tmp_path, capsys):
+    path, mapping = _foreign_traces(tmp_path)
+    mapping.write_text(MAPPING_TOML.replace('alt = "explore"\n', ""))
+    assert main(["label", str(path), "-o", str(tmp_path / "o.jsonl"), "--labeller", f"map:{mapping}"]) == 2
+    assert "'alt'" in _one_line_error(capsys)
+    mapping.write_text(MAPPING_TOML.replace('"explore"', '"wander"'))
+    assert main(["label", str(path), "-o", str(tmp_path / "o.jsonl"), "--labeller", f"map:{mapping}"]) == 2
+    line = _one_line_error(capsys)
+    assert "wander" in line and "taxonomy.toml" in line
+    doc = "default = \"normal\"\n" + MAPPING_TOML.replace('alt = "explore"\n', "")
+    mapping.write_text(doc)
+    assert main(["label", str(path), "-o", str(tmp_path / "o.jsonl"), "--labeller", f"map:{mapping}"]) == 0
+    assert "alt 2" in capsys.readouterr().out
+
+
+def test_keep_refuses_unlabelled_steps_and_fit_names_the_formats(tmp_path, capsys):
+    path, _ = _foreign_traces(tmp_path)
+    assert main(["label", str(path), "-o", str(tmp_path / "o.jsonl"), "--labeller", "keep"]) == 2
+    assert "have no behaviour" in _one_line_error(capsys)
+    junk = tmp_path / "notes.txt"
+    junk.write_text("just some text\n")
+    assert main(["fit", str(junk), "-o", str(tmp_path / "g.json")]) == 2
+    line = _one_line_error(capsys)
+    assert "metacot trace JSONL" in line and "ReasoningFlow" in line

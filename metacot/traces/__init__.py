@@ -17,6 +17,7 @@
 
 from metacot._lazy import attach
 from metacot.traces.files import DATA_DIR
+from metacot.traces.edits import make_trace
 from metacot.traces.jsonl import read_traces, write_traces
 from metacot.traces.model import SkippedLine, Step, Trace, TraceList
 from metacot.traces.problems import Problem, load_problems
@@ -32,4 +33,4 @@ from metacot.traces.text import IMPLICIT_THINK_OPEN, segment, split_thinking
 _MODULES = ["core", "edits", "files", "jsonl", "keywords", "model", "problems", "reasoningflow", "summarise", "text",
             "transforms"]
 __getattr__, __dir__ = attach(__name__, globals(), modules=_MODULES)
-__all__ = ["DATA_DIR", "EDGE_LABELS", "EDGE_LABEL_FIXES", "IMPLICIT_THINK_OPEN", "NODE_LABELS", "Problem", "SkippedLine", "Step", "Trace", "TraceList", "load_problems", "load_raw", "load_reasoningflow", "read_traces", "segment", "split_thinking", "write_traces", *_MODULES]
+__all__ = ["DATA_DIR", "EDGE_LABELS", "EDGE_LABEL_FIXES", "IMPLICIT_THINK_OPEN", "NODE_LABELS", "Problem", "SkippedLine", "Step", "Trace", "TraceList", "load_problems", "load_raw", "load_reasoningflow", "make_trace", "read_traces", "segment", "split_thinking", "write_traces", *_MODULES]

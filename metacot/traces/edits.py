@@ -10,7 +10,7 @@ source_labels)`` parts and :func:`rebuild` lays them out again -- the texts join
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -57,9 +57,14 @@ def make_trace(
     trace_id: str = "t",
     problem: str = "",
     sep: str = SEP,
+    source_labels: Sequence[Mapping[str, Any]] | None = None,
     **fields: Any,
 ) -> Trace:
     """Build a trace from step texts: the response is the texts joined by ``sep``.
+
+    This is the way in for traces from anywhere: a list of step texts, optionally with a
+    behaviour per step, or with the step's labels in another taxonomy (``source_labels``, read
+    by :class:`metacot.graphs.taxonomy.TagLabeller`).
 
     Parameters
     ----------
@@ -68,6 +73,8 @@ def make_trace(
         One per text; all ``None`` when omitted.
     trace_id, problem : str
     sep : str, default :data:`SEP`
+    source_labels : sequence of mapping, optional
+        One dict per text, kept verbatim on the step (for example ``{"tag": "self_checking"}``).
     **fields
         Other :class:`~metacot.traces.core.Trace` fields (``final_answer``, ``metadata``, ...).
 
@@ -85,7 +92,12 @@ def make_trace(
         raise InvalidArgumentError(
             f"make_trace: {len(behaviours)} behaviours for {len(texts)} texts; expected one each"
         )
-    steps, response = layout([(x, b, {}) for x, b in zip(texts, behaviours, strict=True)], sep)
+    labels = [{}] * len(texts) if source_labels is None else [dict(x) for x in source_labels]
+    if len(labels) != len(texts):
+        raise InvalidArgumentError(
+            f"make_trace: {len(labels)} source_labels for {len(texts)} texts; expected one each"
+        )
+    steps, response = layout(list(zip(texts, behaviours, labels, strict=True)), sep)
     return Trace(trace_id=trace_id, problem=problem, steps=steps, response=response, **fields)
 
 
