@@ -16,8 +16,8 @@
 """
 
 from metacot._lazy import attach
-from metacot.traces.files import DATA_DIR
 from metacot.traces.edits import make_trace
+from metacot.traces.files import DATA_DIR
 from metacot.traces.jsonl import read_traces, write_traces
 from metacot.traces.model import SkippedLine, Step, Trace, TraceList
 from metacot.traces.problems import Problem, load_problems

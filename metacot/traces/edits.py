@@ -10,7 +10,7 @@ source_labels)`` parts and :func:`rebuild` lays them out again -- the texts join
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
