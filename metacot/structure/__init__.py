@@ -81,6 +81,7 @@ _NAMES = {
     "periodogram": "metacot.structure.oscillation",
     "pooled_periodogram": "metacot.structure.oscillation",
     "spectral_peak": "metacot.structure.oscillation",
+    "index_paths": "metacot.structure.path_fit",
     "lift_from_paths": "metacot.structure.path_fit",
     "lift_from_traces": "metacot.structure.path_fit",
     "sample_paths": "metacot.structure.path_fit",

@@ -85,6 +85,7 @@ from metacot.structure.oscillation import (
     pooled_periodogram,
     spectral_peak,
 )
+from metacot.structure.path_fit import index_paths
 
 __all__ = [
     "EXPLORE",
@@ -102,6 +103,7 @@ __all__ = [
     "classify_phases",
     "empirical_state_entropy",
     "entropy",
+    "index_paths",
     "information_measures",
     "oscillation",
     "periodogram",

@@ -27,7 +27,7 @@ from metacot.markov.chain import Chain
 from metacot.structure.lifted import PathLaw, lifted_parts, path_law
 from metacot.traces.core import Trace
 
-__all__ = ["lift_from_paths", "lift_from_traces", "sample_paths"]
+__all__ = ["index_paths", "lift_from_paths", "lift_from_traces", "sample_paths"]
 
 
 def lift_from_paths(
@@ -121,6 +121,85 @@ def lift_from_paths(
     return path_law(Q, a, f / n_paths, n_empty / n_paths, labels, "lift_from_paths")
 
 
+def _behaviour_order(states: Sequence[Behaviour | str], who: str) -> tuple[Behaviour, ...]:
+    try:
+        order = tuple(Behaviour(b) for b in states)
+    except ValueError:
+        raise InvalidArgumentError(f"{who}: states must be behaviours, got {list(states)!r}") from None
+    if not order or len(set(order)) != len(order):
+        raise InvalidArgumentError(f"{who}: states must be distinct and non-empty, got {list(states)!r}")
+    return order
+
+
+def index_paths(traces: Iterable[Trace], states: Sequence[Behaviour | str] = BEHAVIOURS, *,
+                answer: bool = False, pad: bool = False) -> list[np.ndarray] | np.ndarray:
+    r"""Labelled traces as paths of state indices, for :mod:`metacot.structure.dynamics` and chain fits.
+
+    Step :math:`t` of a trace becomes the index of its behaviour in ``states``. With
+    ``answer=True`` every path ends with one more state, index ``len(states)``: the absorbing
+    answer state of :meth:`metacot.graphs.graph.BehaviourGraph.to_chain`. With ``pad=True`` the
+    paths come back as one ``(n_traces, T)`` array, padded with ``-1`` after each path's end, the
+    convention of :attr:`metacot.simulation.engine.Simulation.paths` that
+    :func:`metacot.markov.entropy.empirical_state_entropy` reads.
+
+    Parameters
+    ----------
+    traces : iterable of Trace
+        Every step labelled with one of ``states``.
+    states : sequence of Behaviour or str
+        Behaviour order; the four behaviours by default.
+    answer : bool
+        Append the answer state to every path.
+    pad : bool
+        Return one padded 2-D array instead of a list.
+
+    Returns
+    -------
+    list of ndarray of int64, or ndarray of shape (n_traces, T)
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not a Trace, an unlabelled step, or a behaviour outside ``states`` (naming trace and step).
+
+    Examples
+    --------
+    >>> from metacot.traces.edits import make_trace
+    >>> ts = [make_trace(["a", "b"], ["normal", "reflect"]), make_trace(["c"], ["deep"])]
+    >>> [p.tolist() for p in index_paths(ts, answer=True)]
+    [[0, 2, 4], [1, 4]]
+    >>> index_paths(ts, pad=True).tolist()
+    [[0, 2], [1, -1]]
+    """
+    order = _behaviour_order(states, "index_paths")
+    index = {b: i for i, b in enumerate(order)}
+    paths = []
+    for m, tr in enumerate(traces):
+        if not isinstance(tr, Trace):
+            raise InvalidArgumentError(f"index_paths: item {m} is a {type(tr).__name__}, not a metacot Trace")
+        path = []
+        for t, b in enumerate(tr.behaviours()):
+            if b is None:
+                raise InvalidArgumentError(
+                    f"trace {tr.trace_id!r}, step {t} is unlabelled; label the traces first"
+                )
+            if b not in index:
+                raise InvalidArgumentError(
+                    f"trace {tr.trace_id!r}, step {t}: behaviour {b.value!r} is not one of "
+                    f"{[s.value for s in order]}"
+                )
+            path.append(index[b])
+        if answer:
+            path.append(len(order))
+        paths.append(np.asarray(path, dtype=np.int64))
+    if not pad:
+        return paths
+    out = np.full((len(paths), max((len(p) for p in paths), default=0)), -1, dtype=np.int64)
+    for i, p in enumerate(paths):
+        out[i, : len(p)] = p
+    return out
+
+
 def lift_from_traces(traces: Iterable[Trace], states: Sequence[Behaviour | str] = BEHAVIOURS) -> PathLaw:
     r"""Maximum-likelihood lifted chain of labelled traces (see :func:`lift_from_paths`).
 
@@ -154,30 +233,8 @@ def lift_from_traces(traces: Iterable[Trace], states: Sequence[Behaviour | str] 
     """
     from metacot.graphs.graph import ANSWER
 
-    try:
-        order = tuple(Behaviour(b) for b in states)
-    except ValueError:
-        raise InvalidArgumentError(f"lift_from_traces: states must be behaviours, got {list(states)!r}") from None
-    if not order or len(set(order)) != len(order):
-        raise InvalidArgumentError(f"lift_from_traces: states must be distinct and non-empty, got {list(states)!r}")
-    index = {b: i for i, b in enumerate(order)}
-    paths = []
-    for m, tr in enumerate(traces):
-        if not isinstance(tr, Trace):
-            raise InvalidArgumentError(f"lift_from_traces: item {m} is a {type(tr).__name__}, not a metacot Trace")
-        path = []
-        for t, b in enumerate(tr.behaviours()):
-            if b is None:
-                raise InvalidArgumentError(
-                    f"lift_from_traces: trace {tr.trace_id!r}, step {t} is unlabelled; label the traces first"
-                )
-            if b not in index:
-                raise InvalidArgumentError(
-                    f"lift_from_traces: trace {tr.trace_id!r}, step {t}: behaviour {b.value!r} is not one of "
-                    f"{[s.value for s in order]}"
-                )
-            path.append(index[b])
-        paths.append(np.asarray(path, dtype=np.int64))
+    order = _behaviour_order(states, "lift_from_traces")
+    paths = index_paths(traces, order)
     return lift_from_paths(paths, len(order), [b.value for b in order] + [ANSWER])
 
 

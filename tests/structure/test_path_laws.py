@@ -358,3 +358,21 @@ def test_sample_paths_refuses_paths_longer_than_max_length():
     c = reference("qwq-32b").to_chain(answer_rate=[0.01, 0, 0, 0], start="normal")
     with pytest.raises(CensoredError, match="still running after max_length=20"):
         pl.sample_paths(c, 50, seed=0, max_length=20)
+
+
+def test_index_paths_feed_the_entropy_estimate_and_the_lifted_chain():
+    """Index paths of labelled traces, against a hand count and the lifted chain's own paths."""
+    import metacot as mc
+    from metacot.traces.edits import make_trace
+
+    ts = [make_trace(["a", "b", "c"], ["explore", "deep", "reflect"], trace_id="x"),
+          make_trace(["d"], ["normal"], trace_id="y")]
+    paths = mc.dynamics.index_paths(ts, answer=True)
+    assert [p.tolist() for p in paths] == [[3, 1, 2, 4], [0, 4]]
+    padded = mc.dynamics.index_paths(ts, pad=True)
+    assert padded.tolist() == [[3, 1, 2], [0, -1, -1]]
+    # Two walkers in different states at t = 0, then one stays where it stopped: H = log 2, then 1 bit.
+    h = mc.dynamics.empirical_state_entropy(padded, 4, base=2)
+    assert h.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(mc.errors.InvalidArgumentError, match=r"trace 'z', step 1 is unlabelled"):
+        mc.dynamics.index_paths([make_trace(["a", "b"], ["normal", None], trace_id="z")])
