@@ -8,7 +8,7 @@
 
 from metacot._lazy import attach
 
-_MODULES = {"labellers": "metacot.graphs.labellers", "fit": "metacot.graphs.fit", "hierarchical": "metacot.graphs.hierarchical", "graph": "metacot.graphs.graph"}
+_MODULES = {"labellers": "metacot.graphs.labellers", "fit": "metacot.graphs.fit", "hierarchical": "metacot.graphs.hierarchical", "graph": "metacot.graphs.graph", "taxonomy": "metacot.graphs.taxonomy"}
 _NAMES = {
     "ANSWER": "metacot.graphs.graph",
     "BehaviourGraph": "metacot.graphs.graph",
