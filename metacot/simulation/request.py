@@ -36,8 +36,8 @@ __all__ = [
     "auto_backend",
     "available_memory",
     "check_memory",
-    "memory_needed",
     "chunk_count",
+    "memory_needed",
     "prepare",
     "resolve_backend",
     "start_thresholds",
@@ -238,7 +238,7 @@ class Request:
         return table.with_empty_rows(stops)
 
 
-def prepare(chain, n_walkers, max_steps, start, target, seed, backend, record_paths, count_visits) -> _Request:
+def prepare(chain, n_walkers, max_steps, start, target, seed, backend, record_paths, count_visits) -> Request:
     """Validate a request (arguments, backend, start, target, reachability) in :func:`simulate`'s order."""
     if not isinstance(chain, Chain):
         raise ArgumentTypeError(f"chain must be a metacot.Chain, got {type(chain).__name__}")
