@@ -137,7 +137,7 @@ def simulate(chain, n_walkers, max_steps, start=None, target=None, seed=0, backe
     The rows of the target and of those states are emptied in the alias table, which is how the
     kernels recognise a stop.
 
-    **Interruption.** The kernels run the budget in rounds of about :math:`2^{27}` walker-steps
+    **Interruption.** The kernels run the budget in rounds of about :math:`2^{26}` lane-steps
     (:mod:`metacot.simulation.run`) and return to Python between rounds, so Ctrl-C interrupts a
     long simulation within about a second; the rounds do not change the results.
 

@@ -1,6 +1,6 @@
 r"""Running a checked request: results allocated, walkers run on their backend in rounds, results assembled.
 
-The step budget is cut into *rounds* of at most about :data:`ROUND_WORK` walker-steps: after each
+The step budget is cut into *rounds* of at most about :data:`ROUND_WORK` lane-steps: after each
 round the kernels return to Python, so Ctrl-C (``KeyboardInterrupt``) is seen within about a
 second even when ``max_steps`` is huge, and the next round continues the walkers still running
 (the kernels' ``resume`` mode). Round limits are even, so a resumed walker opens a fresh Philox
@@ -23,8 +23,10 @@ from metacot.simulation.result import Simulation
 
 __all__ = ["MIN_ROUND_STEPS", "PROGRESS_BATCHES", "ROUND_WORK", "assemble", "batches", "execute", "round_limits", "run_cuda"]
 
-#: Walker-steps per round of the CPU kernels (about a quarter of a second on one core).
-ROUND_WORK = 1 << 27
+#: Lane-steps per round of the CPU kernels (about a tenth of a second per core). A chunk of the
+#: numba kernels advances all its :data:`~metacot.simulation.kernels.cpu.LANES` lanes at every
+#: step, busy or not, so a round of ``s`` steps costs ``s * max(n_walkers, LANES * n_chunks)``.
+ROUND_WORK = 1 << 26
 
 #: Fewest steps per walker in one round, whatever the walker count.
 MIN_ROUND_STEPS = 1 << 10
@@ -33,9 +35,12 @@ MIN_ROUND_STEPS = 1 << 10
 PROGRESS_BATCHES = 50
 
 
-def round_limits(max_steps: int, n_walkers: int):
-    """Step limits of the rounds: even, about :data:`ROUND_WORK` walker-steps apart, the last ``max_steps``."""
-    every = max(MIN_ROUND_STEPS, ROUND_WORK // max(1, n_walkers))
+def round_limits(max_steps: int, width: int):
+    """Step limits of the rounds: even, about :data:`ROUND_WORK` / ``width`` steps apart, the last ``max_steps``.
+
+    ``width`` is the number of walkers, or of lanes when that is larger (see :data:`ROUND_WORK`).
+    """
+    every = max(MIN_ROUND_STEPS, ROUND_WORK // max(1, width))
     every += every & 1
     limit = min(max_steps, every)
     yield limit
@@ -140,7 +145,7 @@ def _run_numba_rounds(table, key, max_steps, w0, states, tau, cens, vis, paths, 
     w0 = np.uint64(w0)
     pf = table.nbytes > cpu.PREFETCH_BYTES
     resume = False
-    for limit in round_limits(max_steps, states.size):
+    for limit in round_limits(max_steps, max(states.size, cpu.LANES * n_chunks)):
         if resume and not cens.any():
             break
         if paths is not None and vis is not None:
