@@ -160,25 +160,32 @@ def _run_local(spec: SweepSpec, tasks: list[list[Cell]], backend: str, keep, n_w
     except BaseException:
         # Ctrl-C, or an on_cell callback that raised: keep what the workers already returned,
         # then stop the pool without waiting for the tasks in flight (they could run for hours).
-        pool.shutdown(wait=False, cancel_futures=True)
-        _stop_workers(pool)
+        _stop_pool(pool)
         _keep_finished(futures, keep, kept)
         raise
     else:
         pool.shutdown(wait=True)
 
 
-def _stop_workers(pool) -> None:
-    """Terminate the worker processes of a ``ProcessPoolExecutor`` (its public method from Python 3.14 on)."""
+def _stop_pool(pool) -> None:
+    """Cancel the pending tasks of a ``ProcessPoolExecutor`` and terminate its workers, without waiting.
+
+    Python 3.14 has ``terminate_workers()``; before it, the worker processes are taken from the
+    executor (before ``shutdown``, which forgets them) and terminated, after which its manager
+    thread sees them gone and exits, so the interpreter does not hang at exit.
+    """
     terminate = getattr(pool, "terminate_workers", None)
     if terminate is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
         terminate()
         return
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
         if proc.is_alive():
             proc.terminate()
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        proc.join(timeout=10)
+    for proc in procs:
+        proc.join(timeout=30)
 
 
 def _keep_finished(futures: dict, keep, kept: set) -> None:

@@ -172,7 +172,8 @@ def test_ctrl_c_interrupts_a_long_simulation(tmp_path):
     the walkers legitimately run the whole budget; the kernels return to Python between rounds.
     """
     script = (
-        "import sys, numpy as np, metacot as mc\n"
+        "import signal, sys, numpy as np, metacot as mc\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever our parent ignores\n"
         "P = np.array([[1 - 1e-12, 1e-12], [0.0, 1.0]])\n"
         "chain = mc.Chain(P, start=0, target=1)\n"
         "mc.simulate(chain, 4, 1000, seed=0)  # compile (or load) the kernel first\n"
