@@ -143,7 +143,7 @@ def test_bad_input_is_a_metacot_error(kwargs, error):
 
 
 def test_chain_of_the_wrong_type_and_simulate_many_errors():
-    with pytest.raises(ArgumentTypeError, match="metacot.Chain"):
+    with pytest.raises(ArgumentTypeError, match=r"metacot\.Chain"):
         mc.simulate(SPIN, 4, 10)
     with pytest.raises(ArgumentTypeError, match=r"chains\[1\]: chain must be a metacot.Chain"):
         mc.simulation.simulate_many([mc.Chain(SPIN, start=0, target=3), SPIN], 4, 10)
