@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,147 @@ def test_resume_on_an_extended_grid_keeps_grid_order(tmp_path):
     extended = {**base, "grid": {"K": [2, 3, 4], "M": [3], "eps": [0.2]}}
     table = sweep.run_sweep(extended, tmp_path / "t", workers=0, progress=False)
     assert table["index"].tolist() == [0, 1, 2] and table["K"].tolist() == [2, 3, 4]
+
+
+# --------------------------------------------------------------------------- corrupt cells, modes, Ctrl-C
+TINY = {"family": "line_of_cliques", "seed": 5, "grid": {"K": [2, 3], "M": 4, "eps": [0.5, 0.25]},
+        "metrics": ["exact_mean", "sim_mean"], "run": {"n_walkers": 16, "max_steps": 2000}}
+
+
+def _corrupt(path: Path, how: str) -> None:
+    record = json.loads(path.read_text())
+    if how == "truncated":
+        path.write_text(path.read_text()[: len(path.read_text()) // 2])
+    elif how == "empty":
+        path.write_text("")
+    elif how == "missing key":
+        del record["family"]
+        path.write_text(json.dumps(record))
+    elif how == "string metric":
+        record["metrics"]["sim_mean"] = "fast"
+        path.write_text(json.dumps(record))
+    elif how == "not an object":
+        path.write_text("[1, 2, 3]")
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "missing key", "string metric", "not an object"])
+def test_a_corrupt_cell_is_reported_and_recomputed(tmp_path, how):
+    fresh = sweep.run_sweep(TINY, tmp_path / "fresh", workers=0, progress=False)
+    out = tmp_path / "out"
+    sweep.run_sweep(TINY, out, workers=0, progress=False)
+    victim = out / "cells" / f"{fresh['cell'].iloc[2]}.json"
+    _corrupt(victim, how)
+    # the table step alone never crashes on it: the cell is left out, and the file named
+    with pytest.warns(sweep.CorruptCellWarning, match=re.escape(victim.name)):
+        partial = sweep.compile_table(TINY, out)
+    assert len(partial) == len(fresh) - 1 and fresh["cell"].iloc[2] not in set(partial["cell"])
+    # a rerun recomputes exactly that cell and gives the fresh table
+    rerun = []
+    with pytest.warns(sweep.CorruptCellWarning, match=re.escape(str(victim))):
+        table = sweep.run_sweep(TINY, out, workers=0, progress=False, on_cell=lambda r: rerun.append(r["cell"]))
+    assert rerun == [fresh["cell"].iloc[2]]
+    pd.testing.assert_frame_equal(STABLE(table), STABLE(fresh))
+    json.loads(victim.read_text())  # rewritten whole
+
+
+def test_a_corrupt_error_cell_and_a_record_of_another_cell(tmp_path):
+    spec = {"family": "line_of_cliques", "grid": {"K": 2, "M": [1, 4], "eps": 0.5}, "metrics": ["exact_mean"]}
+    out = tmp_path / "o"
+    table = sweep.run_sweep(spec, out, workers=0, progress=False)
+    bad_key, good_key = table["cell"].iloc[0], table["cell"].iloc[1]
+    cells = out / "cells"
+    (cells / f"{bad_key}.error.json").write_text('{"cell": ')
+    # a valid record stored under the wrong name is not taken for this cell
+    (cells / f"{good_key}.json").write_text((cells / f"{good_key}.json").read_text().replace(good_key, bad_key))
+    with pytest.warns(sweep.CorruptCellWarning) as caught:
+        again = sweep.run_sweep(spec, out, workers=0, progress=False, retry_failed=False)
+    names = " ".join(str(w.message) for w in caught)
+    assert f"{bad_key}.error.json" in names and f"{good_key}.json" in names and "holds the record of cell" in names
+    pd.testing.assert_frame_equal(STABLE(again), STABLE(table))
+
+
+def test_cell_and_table_files_respect_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        sweep.run_sweep(TINY, tmp_path / "m.parquet", workers=0, progress=False)
+    finally:
+        os.umask(old)
+    files = [tmp_path / "m.parquet", *(tmp_path / "m.parquet.cells").iterdir()]
+    assert len(files) > 4
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o640, f
+
+
+def test_old_family_paths_still_work():
+    with pytest.warns(DeprecationWarning, match="metacot.markov.families"):
+        spec = sweep.load_spec({"family": "metacot.families:random_clusters",
+                                "grid": {"K": 2, "M": 4, "eps": 0.1, "kind": "complete"}, "metrics": ["exact_mean"]})
+    assert spec.family == "metacot.families:random_clusters" and len(spec.cells()) == 1
+
+
+def test_public_names_of_the_package():
+    from metacot.sweep.command import register
+    from metacot.sweep.runner import run_sweep
+
+    assert sweep.run_sweep is run_sweep and sweep.register is register
+    for name in sweep.__all__:
+        assert getattr(sweep, name) is not None
+
+
+def test_ctrl_c_keeps_finished_cells_and_propagates(tmp_path):
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does) during a pooled sweep.
+
+    Half the cells take 10 minutes (a family that sleeps), so both workers are busy when the
+    interrupt comes. The driver raises KeyboardInterrupt to its caller at once (the hang guard
+    is far shorter than a slow cell), nothing prints a traceback (workers ignore SIGINT), and
+    the cells stored before are valid.
+    """
+    (tmp_path / "slowfam.py").write_text(
+        "import time\n"
+        "from metacot.markov.families import line_of_cliques\n"
+        "def slow(K, M, eps, delay):\n"
+        "    time.sleep(delay)\n"
+        "    return line_of_cliques(K=K, M=M, eps=eps)\n"
+    )
+    spec = {"family": "slowfam:slow", "grid": {"K": [2, 3], "M": 4, "eps": [0.5, 0.25], "delay": [0.0, 600.0]},
+            "metrics": ["exact_mean"]}
+    out = tmp_path / "interrupted"
+    script = (
+        "import json, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever our parent ignores\n"
+        "from metacot import sweep\n"
+        "try:\n"
+        "    sweep.run_sweep(json.loads(sys.argv[1]), sys.argv[2], workers=2, cells_per_task=1, progress=False)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "    sys.exit(3)\n"
+        "print('finished', flush=True)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(root)]))
+    proc = subprocess.Popen([sys.executable, "-c", script, json.dumps(spec), str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env, cwd=tmp_path)
+    cells = out / "cells"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and len(list(cells.glob("*.json"))) < 2 and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)  # both workers are now inside a slow cell
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)  # a hang guard, not a timing assertion
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 3 and "interrupted" in stdout, stdout + stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    stored = {p.stem for p in cells.glob("*.json")}
+    assert len(stored) == 2  # the two fast cells; the slow ones were in flight
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", sweep.CorruptCellWarning)
+            table = sweep.compile_table(spec, out)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert set(table["cell"]) == stored and (table["delay"] == 0).all() and table["error"].isna().all()

@@ -27,7 +27,7 @@ from metacot.simulation.kernels import gpu
 
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 IN_SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-FIELDS = ("hitting_times", "censored", "final_states", "paths", "visits")
+FIELDS = ("hitting_times", "censored", "final_states", "paths", "visits", "never_hit")
 
 sim_only = pytest.mark.skipif(not (IN_SIMULATOR and HAS_NUMBA_CUDA),
                               reason="runs in the CUDA-simulator child of test_cuda_simulator_suite")
@@ -270,6 +270,40 @@ def test_sim_batched_launch_equals_each_chain_alone():
     cpu_many = mc.simulation.simulate_many(chains, walkers, steps, seed=seeds, backend="numba", record_paths=True)
     for a, b in zip(many, cpu_many):
         assert_same(a, b)
+
+
+@sim_only
+def test_sim_never_hitting_walkers_stop_on_a_huge_budget():
+    """Walkers absorbed away from the target stop at once on the GPU too, with the CPU's masks."""
+    P = np.array([[0, 0.5, 0.5, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]], dtype=float)
+    chain = mc.Chain(P, start=0, target=3)
+    cuda, cpu = both(chain, 64, 10**11, seed=13)
+    assert_same(cuda, cpu)
+    assert 0 < cuda.n_never_hit < 64
+    np.testing.assert_array_equal(cuda.never_hit, cuda.final_states == 1)
+    np.testing.assert_array_equal(cuda.censored, cuda.never_hit)
+    many = mc.simulation.simulate_many([chain, chain], 64, [10**11, 5], seed=[13, 14], backend="cuda")
+    assert_same(many[0], cpu)
+    assert_same(many[1], mc.simulate(chain, 64, 5, seed=14, backend="numba"))
+
+
+@sim_only
+def test_sim_rounds_do_not_change_results():
+    """Launches cut into rounds of 2 or 6 steps (walkers resumed across launches) give the same bits."""
+    from metacot.simulation.kernels.alias import build_alias_table
+    from metacot.simulation.kernels.rng import seed_key
+
+    P = np.array([[0.6, 0.2, 0.1, 0.1, 0.0], [0.3, 0.4, 0.2, 0.0, 0.1], [0.1, 0.1, 0.7, 0.05, 0.05],
+                  [0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    table = build_alias_table(sp.csr_array(P)).with_empty_rows([4])
+    jobs = [gpu.Job(table, 5, 70, 0, 23, seed_key(8), start=0), gpu.Job(table, 5, 40, 7, 9, seed_key(9), start=1)]
+    ref = gpu.run_jobs(jobs, count_visits=True, record_paths=True)
+    for rounds in (2, 5):
+        got = gpu.run_jobs(jobs, count_visits=True, record_paths=True, rounds=rounds)
+        for a, b in zip(ref, got):
+            for f in ("states", "tau", "censored", "visits", "paths"):
+                np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f"{f}, rounds={rounds}")
+    assert gpu.round_steps(10, 100) == gpu.MIN_ROUND_STEPS and gpu.round_steps(1, 2**36 + 1) % 2 == 0
 
 
 @sim_only

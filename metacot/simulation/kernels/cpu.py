@@ -171,7 +171,7 @@ def _record(h, pos, vis, flat, VISITS, PATHS):
 
 @njit(inline="always", cache=True)
 def _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis, paths, prefetch,
-               VISITS, PATHS):
+               resume, VISITS, PATHS):
     """Simulate walkers ``lo..hi-1`` with :data:`LANES` lanes (see the module docstring).
 
     One sweep serves one Philox draw (two steps) of every lane, as a sequence of passes over the
@@ -183,7 +183,8 @@ def _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis,
     a prefetch pass before each step for tables that do not fit in cache.
 
     A busy lane holds a walker that has taken an even number ``t < max_steps`` of steps and is
-    not in the target; idle lanes keep computing on a valid state and are ignored.
+    not in the target; idle lanes keep computing on a valid state and are ignored. With
+    ``resume`` the chunk continues walkers paused by an earlier call (see :func:`_refill`).
     """
     # All lane state lives in one array (one base register for the hot loops, which are short
     # of registers): lanes[W + l] = walker (IDLE when free), lanes[H + l] = header index 2x,
@@ -195,7 +196,7 @@ def _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis,
     last_pair = max_steps - 1  # after its first step, a lane with t <= last_pair takes a second
     flat = paths.reshape(paths.size)
     nxt, live = _refill(lo, hi, table, max_steps, states, tau, censored, vis, paths, flat, lanes,
-                        VISITS, PATHS)
+                        resume, VISITS, PATHS)
     while live > 0:
         # Pure arithmetic, vectorised across lanes; idle lanes compute a harmless draw.
         for lane in range(LANES):
@@ -244,15 +245,21 @@ def _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis,
                 freed += 1
         if freed > 0:
             nxt, live = _refill(nxt, hi, table, max_steps, states, tau, censored, vis, paths, flat,
-                                lanes, VISITS, PATHS)
+                                lanes, resume, VISITS, PATHS)
 
 
 @njit(inline="always", cache=True)
-def _refill(nxt, hi, table, max_steps, states, tau, censored, vis, paths, flat, lanes, VISITS, PATHS):
+def _refill(nxt, hi, table, max_steps, states, tau, censored, vis, paths, flat, lanes, resume, VISITS,
+            PATHS):
     """Give every idle lane the next walker of the chunk that needs a step.
 
-    Walkers that start in the target (``tau = 0``) or have ``max_steps == 0`` are finished here
-    without occupying a lane. Returns the next unassigned walker and the number of busy lanes.
+    A fresh run (``resume`` False) starts every walker at ``states[w]`` at time 0; walkers that
+    start in the target (``tau = 0``) or have ``max_steps == 0`` are finished here without
+    occupying a lane. With ``resume``, ``tau`` and ``censored`` are inputs too: a walker with
+    ``censored[w]`` False finished earlier and is skipped; any other continues from
+    ``states[w]`` after ``tau[w]`` steps (even, so its next step opens a fresh Philox draw, as
+    in an unbroken run), its start already recorded. ``max_steps`` is then the absolute step
+    limit of this call. Returns the next unassigned walker and the number of busy lanes.
     """
     live = 0
     row = np.uint64(paths.shape[1])
@@ -262,15 +269,23 @@ def _refill(nxt, hi, table, max_steps, states, tau, censored, vis, paths, flat, 
             nxt += 1
             h = np.uint64(states[w]) << _ONE
             offset = np.uint64(w) * row
-            _record(h, offset, vis, flat, VISITS, PATHS)
-            hit = table[h + _ONE] == _ZERO
-            if hit or max_steps == 0:
-                _finish(w, h, 0, hit, states, tau, censored, paths, PATHS)
+            t0 = np.int64(0)
+            if resume:
+                if not censored[w]:
+                    continue
+                t0 = tau[w]
+                if t0 >= max_steps:
+                    continue
             else:
-                lanes[_W + lane] = np.uint64(w)
-                lanes[_H + lane] = h
-                lanes[_T + lane] = _ZERO
-                lanes[_O + lane] = offset
+                _record(h, offset, vis, flat, VISITS, PATHS)
+                hit = table[h + _ONE] == _ZERO
+                if hit or max_steps == 0:
+                    _finish(w, h, 0, hit, states, tau, censored, paths, PATHS)
+                    continue
+            lanes[_W + lane] = np.uint64(w)
+            lanes[_H + lane] = h
+            lanes[_T + lane] = np.uint64(t0)
+            lanes[_O + lane] = offset
         if lanes[_W + lane] != _IDLE:
             live += 1
     return nxt, live
@@ -285,7 +300,7 @@ _chunk_bounds = njit(inline="always", cache=True)(_chunk_bounds)
 
 
 @njit(parallel=True, cache=True)
-def hitting_kernel(table, k0, k1, max_steps, w0, states, tau, censored, n_chunks, prefetch):
+def hitting_kernel(table, k0, k1, max_steps, w0, states, tau, censored, n_chunks, prefetch, resume=False):
     """Hitting times and final states only (the fast path).
 
     Parameters
@@ -312,6 +327,13 @@ def hitting_kernel(table, k0, k1, max_steps, w0, states, tau, censored, n_chunks
         Prefetch the slots of every lane before each step; worth it when the table is larger
         than the cache (see :data:`PREFETCH_BYTES`), a small loss otherwise. Results are the
         same either way.
+    resume : bool
+        Continue the walkers of an earlier call that stopped at its step limit: ``tau`` and
+        ``censored`` are then inputs too (walkers with ``censored[w]`` False are skipped, the
+        others go on from ``states[w]`` after ``tau[w]`` steps, an even number) and
+        ``max_steps`` is the new absolute limit. A run cut into calls at even limits gives
+        exactly the results of one call (the engine does this so that Ctrl-C is seen between
+        calls).
     """
     n = states.shape[0]
     vis = np.zeros(1, dtype=np.int64)
@@ -319,11 +341,11 @@ def hitting_kernel(table, k0, k1, max_steps, w0, states, tau, censored, n_chunks
     for c in prange(n_chunks):
         lo, hi = _chunk_bounds(c, n_chunks, n)
         _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis, paths,
-                   prefetch, False, False)
+                   prefetch, resume, False, False)
 
 
 @njit(parallel=True, cache=True)
-def visit_kernel(table, k0, k1, max_steps, w0, states, tau, censored, vis, prefetch):
+def visit_kernel(table, k0, k1, max_steps, w0, states, tau, censored, vis, prefetch, resume=False):
     """As :func:`hitting_kernel`, also counting visits.
 
     Parameters
@@ -339,11 +361,11 @@ def visit_kernel(table, k0, k1, max_steps, w0, states, tau, censored, vis, prefe
     for c in prange(n_chunks):
         lo, hi = _chunk_bounds(c, n_chunks, n)
         _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis[c], paths,
-                   prefetch, True, False)
+                   prefetch, resume, True, False)
 
 
 @njit(parallel=True, cache=True)
-def path_kernel(table, k0, k1, max_steps, w0, states, tau, censored, paths, n_chunks, prefetch):
+def path_kernel(table, k0, k1, max_steps, w0, states, tau, censored, paths, n_chunks, prefetch, resume=False):
     """As :func:`hitting_kernel`, also recording every walker's path.
 
     Parameters
@@ -357,18 +379,18 @@ def path_kernel(table, k0, k1, max_steps, w0, states, tau, censored, paths, n_ch
     for c in prange(n_chunks):
         lo, hi = _chunk_bounds(c, n_chunks, n)
         _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis, paths,
-                   prefetch, False, True)
+                   prefetch, resume, False, True)
 
 
 @njit(parallel=True, cache=True)
-def path_visit_kernel(table, k0, k1, max_steps, w0, states, tau, censored, vis, paths, prefetch):
+def path_visit_kernel(table, k0, k1, max_steps, w0, states, tau, censored, vis, paths, prefetch, resume=False):
     """Paths and visit counts together (arguments as in :func:`visit_kernel` and :func:`path_kernel`)."""
     n = states.shape[0]
     n_chunks = vis.shape[0]
     for c in prange(n_chunks):
         lo, hi = _chunk_bounds(c, n_chunks, n)
         _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis[c], paths,
-                   prefetch, True, True)
+                   prefetch, resume, True, True)
 
 
 @njit(parallel=True, cache=True)

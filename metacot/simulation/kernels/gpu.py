@@ -65,6 +65,7 @@ __all__ = [
     "JobResult",
     "cuda_available",
     "require_cuda",
+    "round_steps",
     "run_jobs",
     "simulating",
 ]
@@ -85,8 +86,16 @@ SIM_THREADS_PER_BLOCK = 32
 SIM_MAX_THREADS = 128
 
 # columns of the per-job int64 parameter array
-_TAB, _TLEN, _NW, _WOUT, _W0, _STEPS, _START, _CUM, _NCUM, _LAST, _VIS, _PATH, _STRIDE = range(13)
-_NFIELDS = 13
+_TAB, _TLEN, _NW, _WOUT, _W0, _STEPS, _START, _CUM, _NCUM, _LAST, _VIS, _PATH, _STRIDE, _LIMIT, _RESUME = range(15)
+_NFIELDS = 15
+
+#: A launch gives every walker at most about this many walker-steps in all, divided among the
+#: walkers, before control comes back to Python (between launches Ctrl-C is seen): about a
+#: second of an H100. Results never depend on it (see :func:`run_jobs`).
+ROUND_WORK = 1 << 36
+
+#: Fewest steps per walker in one launch, whatever the walker count.
+MIN_ROUND_STEPS = 1 << 10
 
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -178,33 +187,53 @@ def _kernel(shared: bool, visits: bool, paths: bool):
 
     first_state = dev(first_state)
 
+    def begin(w, tab, job, k0, k1, cum, states, tau, cens, vis, flat):
+        """Take walker ``w`` of the job: (header index, steps taken, whether it needs a step).
+
+        A fresh launch starts it (finishing it on the spot when it starts in the target or has
+        no step budget); a resumed launch (``_RESUME``) skips it when an earlier launch finished
+        it and otherwise continues it from its stored state and step count.
+        """
+        wout = job[_WOUT]
+        limit = job[_LIMIT]
+        row = job[_STEPS] + 1
+        p0 = job[_PATH]
+        if job[_RESUME] != 0:
+            i = wout + w
+            if not cens[i]:
+                return np.uint64(0), np.int64(0), False
+            t = tau[i]
+            return np.uint64(states[i]) << _ONE, t, t < limit
+        h = first_state(w, np.uint64(w + job[_W0]), job[_START], k0, k1, cum, job[_CUM], job[_NCUM], job[_LAST])
+        record(h, 0, w, job[_VIS], p0, row, vis, flat)
+        k = tab[h + _ONE]
+        if k != _ZERO and limit > 0:
+            return h, np.int64(0), True
+        finish(w, h, 0, k == _ZERO, wout, p0, row, states, tau, cens, flat)
+        return h, np.int64(0), False
+
+    begin = dev(begin)
+
     def walk(tab, job, key, rank, cum, states, tau, cens, vis, flat):
-        """Every walker of one job that this thread owns, one at a time."""
+        """Every walker of one job that this thread owns, one at a time, up to the job's limit."""
         n = job[_NW]
         wout = job[_WOUT]
         w0 = job[_W0]
-        max_steps = job[_STEPS]
-        start = job[_START]
-        c0 = job[_CUM]
-        nc = job[_NCUM]
-        last = job[_LAST]
+        limit = job[_LIMIT]
         v0 = job[_VIS]
         p0 = job[_PATH]
         stride = job[_STRIDE]
         k0 = key[0]
         k1 = key[1]
-        row = max_steps + 1
+        row = job[_STEPS] + 1
         w = np.int64(rank) * np.int64(cuda.blockDim.x) + np.int64(cuda.threadIdx.x)
         h = np.uint64(0)
         t = np.int64(0)
-        # Find this thread's first walker that needs a step; walkers starting in the target (or
-        # with no step budget) are finished on the spot.
+        # Find this thread's first walker that needs a step.
         while w < n:
-            h = first_state(w, np.uint64(w + w0), start, k0, k1, cum, c0, nc, last)
-            record(h, 0, w, v0, p0, row, vis, flat)
-            if tab[h + _ONE] != _ZERO and max_steps > 0:
+            h, t, busy = begin(w, tab, job, k0, k1, cum, states, tau, cens, vis, flat)
+            if busy:
                 break
-            finish(w, h, 0, tab[h + _ONE] == _ZERO, wout, p0, row, states, tau, cens, flat)
             w += stride
         while w < n:
             # one Philox draw serves two steps; t is even here
@@ -213,21 +242,18 @@ def _kernel(shared: bool, visits: bool, paths: bool):
             t += 1
             record(h, t, w, v0, p0, row, vis, flat)
             k = tab[h + _ONE]
-            if k != _ZERO and t < max_steps:
+            if k != _ZERO and t < limit:
                 h = step(tab, h, k, b)
                 t += 1
                 record(h, t, w, v0, p0, row, vis, flat)
                 k = tab[h + _ONE]
-            if k == _ZERO or t == max_steps:
+            if k == _ZERO or t == limit:
                 finish(w, h, t, k == _ZERO, wout, p0, row, states, tau, cens, flat)
                 w += stride
-                t = np.int64(0)
                 while w < n:
-                    h = first_state(w, np.uint64(w + w0), start, k0, k1, cum, c0, nc, last)
-                    record(h, 0, w, v0, p0, row, vis, flat)
-                    if tab[h + _ONE] != _ZERO and max_steps > 0:
+                    h, t, busy = begin(w, tab, job, k0, k1, cum, states, tau, cens, vis, flat)
+                    if busy:
                         break
-                    finish(w, h, 0, tab[h + _ONE] == _ZERO, wout, p0, row, states, tau, cens, flat)
                     w += stride
 
     walk = dev(walk)
@@ -257,6 +283,18 @@ def _kernel(shared: bool, visits: bool, paths: bool):
 
 
 # --------------------------------------------------------------------------- host side
+def round_steps(n_walkers: int, work: int) -> int:
+    """Steps per walker in one round of about ``work`` walker-steps: even, at least :data:`MIN_ROUND_STEPS`."""
+    every = max(MIN_ROUND_STEPS, int(work) // max(1, int(n_walkers)))
+    return every + (every & 1)
+
+
+def _any_running(cens: np.ndarray, wout: np.ndarray, unfinished: np.ndarray) -> bool:
+    """Whether a walker of a job whose budget is not yet spent is still running (not stopped)."""
+    return any(cens[wout[c]:wout[c + 1]].any() for c in np.flatnonzero(unfinished))
+
+
+
 @dataclass(frozen=True)
 class Job:
     """One chain's share of a launch (see the module docstring).
@@ -373,7 +411,7 @@ def _geometry(cuda, n_walkers: np.ndarray, threads_per_block: int | None, max_th
 
 def run_jobs(jobs, *, count_visits: bool = False, record_paths: bool = False,
              threads_per_block: int | None = None, max_threads: int | None = None,
-             shared: bool | None = None) -> list[JobResult]:
+             shared: bool | None = None, rounds: int | None = None) -> list[JobResult]:
     r"""Simulate every job in one kernel launch (two when some tables fit in shared memory and some do not).
 
     Walker :math:`w` of job :math:`j` runs exactly the CPU kernel's walk with the stream of
@@ -393,6 +431,11 @@ def run_jobs(jobs, *, count_visits: bool = False, record_paths: bool = False,
     shared : bool, optional
         Force (True) or forbid (False) alias tables in shared memory; by default every table of at
         most :data:`SHARED_BYTES` goes there. A table that does not fit is never forced.
+    rounds : int, optional
+        Steps per walker in one launch (rounded up to even); by default about
+        :data:`ROUND_WORK` walker-steps per launch, and at least :data:`MIN_ROUND_STEPS`. Walkers
+        still running at a round's limit continue in the next launch; the results are the same
+        for any value.
 
     Returns
     -------
@@ -451,7 +494,7 @@ def run_jobs(jobs, *, count_visits: bool = False, record_paths: bool = False,
     n_path = int(path_off[-1]) if record_paths else 1
     mem.check(tables.nbytes + cum.nbytes + 17 * total_w + 8 * n_vis + 4 * n_path + params.nbytes)
 
-    d_tables, d_params, d_keys, d_cum = (mem.put(a) for a in (tables, params, keys, cum))
+    d_tables, d_keys, d_cum = (mem.put(a) for a in (tables, keys, cum))
     d_states = mem.zeros(total_w, np.int64)
     d_tau = mem.zeros(total_w, np.int64)
     d_cens = mem.zeros(total_w, np.bool_)
@@ -461,6 +504,7 @@ def run_jobs(jobs, *, count_visits: bool = False, record_paths: bool = False,
     fits = tlen * 8 <= SHARED_BYTES
     if shared is False:
         fits[:] = False
+    launches = []
     for use_shared in (True, False):
         group = np.flatnonzero(fits if use_shared else ~fits)
         if group.size == 0:
@@ -470,9 +514,26 @@ def run_jobs(jobs, *, count_visits: bool = False, record_paths: bool = False,
         blocks = mem.put(np.ascontiguousarray(np.stack([owner, rank], axis=1).astype(np.int64)))
         kern = _kernel(use_shared, bool(count_visits), bool(record_paths))
         shmem = int(tlen[group].max() * 8) if use_shared else 0
-        kern[int(owner.size), tpb, 0, shmem](d_tables, d_params, d_keys, blocks, d_cum, d_states, d_tau,
-                                             d_cens, d_vis, d_flat)
-    mem.sync()
+        launches.append((kern[int(owner.size), tpb, 0, shmem], blocks))
+
+    # The step budget is cut into rounds of at most `every` steps per walker, one launch (per
+    # table placement) each, so that control comes back to Python, and Ctrl-C is seen, between
+    # rounds. Round limits are even, so a resumed walker opens a fresh Philox draw exactly where
+    # an unbroken walk would: the results do not depend on the rounds.
+    every = round_steps(int(wout[-1]), ROUND_WORK) if rounds is None else int(rounds) + (int(rounds) & 1)
+    steps = params[:, _STEPS].copy()
+    limit = np.zeros(nj, dtype=np.int64)
+    while True:
+        resume = limit > 0
+        limit = np.minimum(steps, limit + every)
+        params[:, _LIMIT] = limit
+        params[:, _RESUME] = resume
+        d_params = mem.put(params)
+        for launch, blocks in launches:
+            launch(d_tables, d_params, d_keys, blocks, d_cum, d_states, d_tau, d_cens, d_vis, d_flat)
+        mem.sync()
+        if (limit == steps).all() or not _any_running(mem.get(d_cens), wout, limit < steps):
+            break
 
     states, tau, cens = mem.get(d_states), mem.get(d_tau), mem.get(d_cens)
     vis = mem.get(d_vis) if count_visits else None
