@@ -33,8 +33,13 @@ def _hitting_time(args: argparse.Namespace) -> int:
     if args.walkers:
         sim = simulate(chain, n_walkers=args.walkers, max_steps=int(args.max_steps or 50 * e_tau), seed=args.seed)
         est = sim.mean(restricted=sim.censored.any())
+        note = ""
+        if sim.n_never_hit:
+            note = f", restricted mean: {sim.n_never_hit} walkers can never hit"
+        elif sim.censored.any():
+            note = ", restricted mean: some walkers cut at --max-steps"
         print(f"Monte Carlo  = {est.value:.6g} ± {est.stderr:.2g} (1 SE; {args.walkers} walkers, seed {args.seed}"
-              f"{', restricted mean: some walkers censored' if sim.censored.any() else ''})")
+              f"{note})")
     return 0
 
 
