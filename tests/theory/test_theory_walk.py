@@ -62,18 +62,25 @@ def _round_from_paths(paths, tau, censored, T0, T_max, need):
             "outcome": outcome, "next": None if first is None else int(paths[first, exit_at[first]])}
 
 
-@pytest.mark.parametrize(("chain", "seed"), [
-    (line_of_cliques(K=3, M=4, eps=0.02), 5),
-    (random_clusters(3, 5, 0.02, kind="er", seed=2), 2**63 + 7),  # a seed with a high key word
+@pytest.mark.parametrize(("chain", "seed", "T0", "stop_at_target"), [
+    (line_of_cliques(K=3, M=4, eps=0.02), 5, 12, True),
+    (line_of_cliques(K=3, M=4, eps=0.02), 6, 13, True),  # odd T0: step T0 + 1 is the second value of a draw
+    (random_clusters(3, 5, 0.02, kind="er", seed=2), 2**63 + 7, 12, True),  # a seed with a high key word
+    (random_clusters(3, 5, 0.02, kind="er", seed=2), 11, 9, False),
 ])
-def test_every_search_round_is_read_off_simulate_paths(chain, seed):
-    R, N, T0, T_max = 8, 3, 12, 3000
-    res = sparse_edge_search(chain, R=R, N=N, T0=T0, T_max=T_max, seed=seed)
+def test_every_search_round_is_read_off_simulate_paths(chain, seed, T0, stop_at_target):
+    R, N, T_max = 8, 3, 3000
+    res = sparse_edge_search(chain, R=R, N=N, T0=T0, T_max=T_max, seed=seed, stop_at_target=stop_at_target)
+    walked = chain if stop_at_target else chain.replace(target=None)
     x = chain.start
     for r in range(R):
-        sim = simulate(chain, (r + 1) * N, T_max, start=x, seed=seed, record_paths=True, count_visits=False)
+        sim = simulate(walked, (r + 1) * N, T_max, start=x, seed=seed, record_paths=True, count_visits=False)
         rows = slice(r * N, (r + 1) * N)
-        want = _round_from_paths(sim.paths[rows], sim.hitting_times[rows], sim.censored[rows], T0, T_max, 2)
+        if stop_at_target:
+            tau, censored = sim.hitting_times[rows], sim.censored[rows]
+        else:
+            tau, censored = np.full(N, T_max), np.ones(N, dtype=bool)
+        want = _round_from_paths(sim.paths[rows], tau, censored, T0, T_max, 2)
         got = res.rounds.iloc[r]
         assert got["start"] == x
         for col in ("c_hat", "found", "steps", "end_time", "outcome"):
