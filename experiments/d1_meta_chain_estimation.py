@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
+from experiments._distill_setup import EPS, SEEDS, K, M, family, infinite_data_limit, students
 from metacot import exact
-from metacot.markov.families import random_clusters
-from metacot.theory.distill import cluster_counts, distill, meta_chain_errors, time_rescaling
-from metacot.theory.pretrain import transition_counts
+from metacot.theory.distill import meta_chain_errors
 
 CLAIM = Claim(
     id="D1",
@@ -55,36 +54,6 @@ CLAIM = Claim(
         "7% that the 10% rule cannot absorb; the reported runs use ε ≤ 1e-2."
     ),
 )
-
-K, M = 4, 16
-#: ε ≤ 1e-2: a development run at ε ∈ {3e-2, 2e-2} showed an infinite-data bias of 10% and 7%
-#: against q°_ε (the within-cluster law is depleted near the sparse sources by O(ε·t_rel)), which
-#: the 10% rule cannot absorb; this grid was fixed after that run, before the reported one.
-EPS = (1e-2, 7e-3, 5e-3, 4e-3, 3e-3)
-MULTIPLIERS = (1, 3, 10)
-SEEDS = (101, 102, 103)
-
-
-def family(eps: float, K: int = K):
-    """The D1 chain: line of ER clusters with backward edges at the forward rate."""
-    return random_clusters(K, M, eps, kind="er", meta="line_back", back_rate=1.0, seed=0)
-
-
-def infinite_data_limit(chain) -> np.ndarray:
-    r"""Cluster transition frequencies under the exact stationary law: what the student sees as :math:`T \to \infty`."""
-    pi = exact.stationary(chain)
-    C = cluster_counts(chain.P.multiply(pi[:, None]).toarray(), chain.clusters)
-    return C / C.sum(axis=1, keepdims=True)
-
-
-def students(eps: float, seeds, multipliers=MULTIPLIERS, b: float = 0.0):
-    """Yield (seed, m, counts, Distillation) for one chain: one trajectory per seed, read at every m."""
-    chain = family(eps)
-    lengths = [round(m * M**2 / eps**2) for m in multipliers]
-    for seed in seeds:
-        for m, data in zip(multipliers, transition_counts(chain, lengths, seed=seed, restart=False)):
-            yield seed, m, data, distill(data, time_rescaling(M, eps, b))
-
 
 def _figure(data: pd.DataFrame):
     from metacot.plots import pyplot

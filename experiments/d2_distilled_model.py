@@ -30,12 +30,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from experiments import d1_meta_chain_estimation as d1
+from experiments import _distill_setup as d1
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
 from metacot import exact
 from metacot.markov.families import random_clusters
+from metacot.theory.counts import transition_counts
 from metacot.theory.distill import distill, distill_exact, jump_tv, leave_probabilities, time_rescaling
-from metacot.theory.pretrain import transition_counts
 
 CLAIM = Claim(
     id="D2",

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
-from experiments.s1_search_recovery import FAMILIES
-from experiments.s3_prm import EPS, M, searched_edges
+from experiments._search_setup import FAMILIES, M, searched_edges
+from experiments._search_setup import PRM_EPS as EPS
 from metacot import exact
 from metacot.plots import pyplot
 from metacot.theory import logits_from_chain, ppo_clip, predicted_iterations, prm_chain

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
-from experiments.s1_search_recovery import FAMILIES, KS, M, cover_time, recovery_run
+from experiments._search_setup import FAMILIES, KS, M, cover_time, recovery_run
 from metacot.plots import pyplot
 
 CLAIM = Claim(

@@ -8,7 +8,7 @@ with :math:`\hat E = E_s` the PRM chain is again a line of cliques, so
 :math:`\mathbb E[\tau_{\rm PRM}] = (K-1)(M/\varepsilon_{\max}+1)+M` exactly. Every hitting time
 here is an exact sparse linear solve; :math:`\hat E` comes from one run of S1's search.
 
-This module also provides :func:`searched_edges`, the :math:`\hat E` that R1 fine-tunes with.
+:func:`experiments._search_setup.searched_edges` gives this :math:`\hat E`; R1 fine-tunes with it.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ import time
 import pandas as pd
 
 from experiments._common import Claim, from_claim, loglog_slope, output_dir, write
-from experiments.s1_search_recovery import FAMILIES, make_chain
+from experiments._search_setup import FAMILIES, PRM_EPS, PRM_K, PRM_SEED, M, searched_edges
 from metacot import exact
 from metacot.plots import pyplot
 from metacot.theory import (
-    precision_recall,
     prm_chain,
-    search_parameters,
-    sparse_edge_search,
     true_sparse_edges,
 )
 
@@ -49,19 +46,8 @@ CLAIM = Claim(
     ),
 )
 
-K, M, EPS, SEED = 8, 16, 1e-4, 0
+K, EPS, SEED = PRM_K, PRM_EPS, PRM_SEED
 EPS_MAX = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-
-
-def searched_edges(family: str) -> tuple:
-    """The chain of ``family`` (K=8, M=16, ε=1e-4, seed 0) and the edges S1's search finds on it.
-
-    Returns ``(chain, edges, precision, recall, steps)``.
-    """
-    chain = make_chain(family, K, EPS, SEED, m=M)
-    res = sparse_edge_search(chain, **search_parameters(K, M, EPS), seed=SEED)
-    precision, recall = precision_recall(res.edges, true_sparse_edges(chain))
-    return chain, res.edges, precision, recall, res.steps
 
 
 def family_a_time(eps: float) -> float:

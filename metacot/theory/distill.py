@@ -49,7 +49,8 @@ import scipy.sparse as sp
 from metacot.errors import InvalidChainError
 from metacot.markov import exact
 from metacot.markov.chain import Chain
-from metacot.theory.pretrain import LogitFit, TransitionCounts, fit_logit_table, softmax_rows
+from metacot.theory.counts import TransitionCounts
+from metacot.theory.pretrain import LogitFit, fit_logit_table, softmax_rows
 
 __all__ = [
     "Distillation",

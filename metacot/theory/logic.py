@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metacot._checks import as_rng
 from metacot.errors import InvalidChainError
 from metacot.markov.chain import Chain
 from metacot.markov.families import random_clusters
@@ -161,7 +162,7 @@ def logic_task(K: int, L: int, M: int = 8, eps: float = 1e-2, seed: int | np.ran
     K, L, M = int(K), int(L), int(M)
     if K < 1 or L < K or M < 5:
         raise InvalidChainError(f"need K >= 1, L >= K and M >= 5; got K={K}, L={L}, M={M}")
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     base = random_clusters(K + 1, M, eps, kind="lazy_cycle", seed=rng)
     P = base.P.toarray()
     per = _allocate_decoys(L - K, K, (M - 2) // 2, rng)
@@ -255,7 +256,7 @@ def sample(task: LogicTask | int, n: int, seed: int | np.random.Generator = 0,
         if S is None:
             raise InvalidChainError("sample(L, n) needs S")
         S = np.asarray(S)
-    rng = np.random.default_rng(seed)
+    rng = as_rng(seed)
     bits = rng.integers(0, 2, size=(int(n), L), dtype=np.int8)
     sigma = (1 - 2 * bits).astype(np.int8)
     y = (1 - 2 * (bits[:, S].sum(axis=1) % 2)).astype(np.int8)

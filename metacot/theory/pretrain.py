@@ -23,9 +23,10 @@ For a trajectory :math:`X_0, \dots, X_T` the empirical cross-entropy is
 with :math:`N_{xy}` the number of transitions :math:`x \to y`, :math:`n_x = \sum_y N_{xy}` and
 :math:`\tilde p(y \mid x) = N_{xy}/n_x`. Both the loss and its gradient
 :math:`\partial L / \partial W_{xy} = (n_x/T)\,(\hat p_W(y \mid x) - \tilde p(y \mid x))` depend on
-the trajectory only through the counts :math:`N`, so this module draws the counts directly
-(:func:`transition_counts`, a numba kernel) and never stores a trajectory: a length of
-:math:`10^8` costs 8 bytes per *edge*, not per step.
+the trajectory only through the counts :math:`N`, so the data are drawn as counts directly
+(:func:`transition_counts`, a numba walk on the simulator's Philox stream and alias tables, in
+:mod:`metacot.theory.counts` and re-exported here) and a trajectory is never stored: a length
+of :math:`10^8` costs 8 bytes per *edge*, not per step.
 
 The optimum of :math:`f_x` on a support containing every observed transition is the empirical
 row :math:`\tilde p(\cdot \mid x)` (Gibbs' inequality). So with enough gradient steps stage 2
@@ -61,8 +62,6 @@ Reconstruction choices [R] (the paper's constants were not available; every one 
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,6 +70,7 @@ import scipy.sparse as sp
 
 from metacot.errors import InvalidChainError, MemoryBudgetError
 from metacot.markov.chain import Chain
+from metacot.theory.counts import TransitionCounts, transition_counts
 
 __all__ = [
     "LogitFit",
@@ -84,10 +84,6 @@ __all__ = [
     "transition_counts",
 ]
 
-#: Uniform draws generated per call of the counting kernel: 8 MiB of float64, small enough to stay
-#: in cache-friendly chunks and large enough that the per-call overhead is negligible.
-_CHUNK = 1 << 20
-
 #: Largest per-row step size of the Armijo rule. Legitimate steps reach about
 #: :math:`1/(2(1 - \max_y \hat p_y))`, i.e. :math:`10^6` for rows that stay put with probability
 #: :math:`1 - 10^{-6}`; the cap only stops rows sitting at their optimum from overflowing.
@@ -96,162 +92,6 @@ _MAX_STEP = 1e15
 #: Largest state count :func:`pretrain` accepts: the dense logit table and its half-dozen working
 #: copies then take about 1 GiB (4096² float64 entries are 128 MiB each).
 _MAX_DENSE_STATES = 4096
-
-
-# =========================================================================== transition counts
-@dataclass(frozen=True)
-class TransitionCounts:
-    r"""Transition counts :math:`N_{xy}` of one trajectory (with restarts) of a chain.
-
-    Attributes
-    ----------
-    chain : Chain
-        The chain that generated the data (its clusters, start and target label the learned models).
-    counts : scipy.sparse.csr_array of int64
-        :math:`N_{xy}`, stored on the sparsity pattern of ``chain.P``.
-    n_steps : int
-        Number of recorded transitions :math:`T = \sum_{xy} N_{xy}`.
-    n_restarts : int
-        Number of restarts at the start state (completed episodes).
-    seed : int or None
-        Seed of the random stream, when an int was given.
-    """
-
-    chain: Chain
-    counts: sp.csr_array
-    n_steps: int
-    n_restarts: int
-    seed: int | None = None
-
-    def dense(self) -> np.ndarray:
-        """The counts as a dense float64 matrix."""
-        return self.counts.toarray().astype(np.float64)
-
-    def visits(self) -> np.ndarray:
-        r"""Transitions out of each state, :math:`n_x = \sum_y N_{xy}`."""
-        return np.asarray(self.counts.sum(axis=1)).ravel()
-
-
-def _count_steps(indptr, indices, cum, x, u, counts, stop, restart_state):  # pragma: no cover - numba
-    """Advance one trajectory through the uniforms ``u``; add its transitions to ``counts``.
-
-    ``cum`` holds each row's cumulative probabilities with the row's last entry set to +inf, so the
-    binary search always lands in the row even when rounding leaves the row sum a hair below ``u``.
-    Returns the final state and the number of restarts.
-    """
-    restarts = 0
-    for i in range(u.size):
-        lo = indptr[x]
-        hi = indptr[x + 1] - 1
-        v = u[i]
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if cum[mid] > v:
-                hi = mid
-            else:
-                lo = mid + 1
-        counts[lo] += 1
-        x = indices[lo]
-        if stop[x]:
-            x = restart_state
-            restarts += 1
-    return x, restarts
-
-
-_KERNEL = None
-
-
-def _kernel():
-    """The compiled counting kernel; numba is imported only on first use (cheap package import)."""
-    global _KERNEL
-    if _KERNEL is None:
-        from numba import njit
-
-        _KERNEL = njit(cache=True, nogil=True)(_count_steps)
-    return _KERNEL
-
-
-def _row_cumulative(P: sp.csr_array) -> np.ndarray:
-    """Per-row cumulative sums of ``P.data``, with every row's last entry replaced by +inf."""
-    cum = np.cumsum(P.data)
-    row_start = np.repeat(np.concatenate([[0.0], cum[P.indptr[1:-1] - 1]]), np.diff(P.indptr))
-    cum = cum - row_start
-    cum[P.indptr[1:] - 1] = np.inf
-    return cum
-
-
-def transition_counts(
-    chain: Chain,
-    n_steps: int | Sequence[int],
-    seed: int | np.random.Generator = 0,
-    *,
-    restart: bool = True,
-) -> TransitionCounts | list[TransitionCounts]:
-    r"""Count the transitions of one long trajectory of ``chain``, without storing it.
-
-    The trajectory starts at ``chain.start``. With ``restart`` it jumps back to the start whenever
-    it enters a target state (that jump is not a transition and is not counted), so the data are
-    a concatenation of CoT episodes :math:`X_{in} \to X_{out}`. Each step from :math:`x` draws a
-    uniform :math:`u` and moves to the first :math:`y` (in CSR order) with
-    :math:`\sum_{y' \le y} P_{xy'} > u` (inverse CDF by binary search).
-
-    Parameters
-    ----------
-    chain : Chain
-        Needs an integer ``start`` (and a ``target`` when ``restart``).
-    n_steps : int or sequence of int
-        Trajectory length :math:`T` (number of transitions). A sorted sequence returns the counts
-        of every prefix of one trajectory: nested data sets for the price of the longest.
-    seed : int or numpy.random.Generator
-        The uniforms come from ``numpy.random.default_rng(seed)`` in order, so the counts of a
-        prefix equal those of a shorter run with the same seed.
-    restart : bool
-        Restart at the start on entering the target (default) or run straight through.
-
-    Returns
-    -------
-    TransitionCounts or list of TransitionCounts
-        One per requested length.
-
-    Examples
-    --------
-    >>> from metacot.markov.families import line_of_cliques
-    >>> data = transition_counts(line_of_cliques(K=2, M=4, eps=0.1), 1000, seed=1)
-    >>> int(data.counts.sum()), data.n_steps
-    (1000, 1000)
-    """
-    lengths = [int(n_steps)] if np.isscalar(n_steps) else [int(t) for t in n_steps]
-    if not lengths or lengths[0] < 0 or any(b < a for a, b in itertools.pairwise(lengths)):
-        raise InvalidChainError(f"n_steps must be >= 0 and sorted increasingly; got {n_steps!r}")
-    if not isinstance(chain.start, int):
-        raise InvalidChainError("transition_counts needs a chain whose start is a single state")
-    stop = np.zeros(chain.n_states, dtype=np.bool_)
-    if restart:
-        stop = chain.target_mask()
-        if stop[chain.start]:
-            raise InvalidChainError(f"the start state {chain.start} is a target: a restart would loop")
-    rng = np.random.default_rng(seed)
-    P = chain.P
-    indptr = P.indptr.astype(np.int64)
-    indices = P.indices.astype(np.int64)
-    cum = _row_cumulative(P)
-    counts = np.zeros(P.nnz, dtype=np.int64)
-    kernel = _kernel()
-    x, done, restarts, out = chain.start, 0, 0, []
-    for target_len in lengths:
-        while done < target_len:
-            size = min(_CHUNK, target_len - done)
-            x, r = kernel(indptr, indices, cum, x, rng.random(size), counts, stop, chain.start)
-            restarts += r
-            done += size
-        matrix = sp.csr_array((counts.copy(), P.indices.copy(), P.indptr.copy()), shape=P.shape)
-        out.append(
-            TransitionCounts(
-                chain=chain, counts=matrix, n_steps=done, n_restarts=int(restarts),
-                seed=seed if isinstance(seed, (int, np.integer)) else None,
-            )
-        )
-    return out[0] if np.isscalar(n_steps) else out
 
 
 # =========================================================================== softmax GD

@@ -34,8 +34,11 @@ exit). Every detail below marked **[R]** is our reconstruction, kept as a parame
   low support), the next round continues from the landing state of the earliest one; if it has
   no exit at all, it restarts from the start.
 
-Rollouts draw their randomness from a counter-seeded SplitMix64 stream per (round, rollout), so
-the result for a seed is the same on every machine and thread count.
+Rollout :math:`j` of round :math:`r` is walker :math:`rN + j` of the simulator's random stream
+(Philox4x32-10 keyed by the seed, steps on the alias tables of :math:`P`; see
+:mod:`metacot.theory.walk`): its path is that of walker :math:`rN + j` of
+``metacot.simulate(chain, ..., start=x_r, seed=seed, record_paths=True)``, so the result for a
+seed is the same on every machine and thread count.
 """
 
 from __future__ import annotations
@@ -49,8 +52,11 @@ import pandas as pd
 import scipy.sparse as sp
 from numba import njit
 
+from metacot._checks import as_seed_int, positive_int
 from metacot.errors import InvalidChainError
 from metacot.markov.chain import Chain, entry_positions
+from metacot.simulation.kernels.rng import philox_pair, seed_key
+from metacot.theory.walk import alias_step, transition_table
 
 __all__ = [
     "SearchResult",
@@ -117,68 +123,6 @@ def search_parameters(
     }
 
 
-# --------------------------------------------------------------------------- RNG and stepping
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
-_TWO_M53 = 1.0 / 9007199254740992.0
-
-
-@njit(inline="always", cache=True)
-def _mix(z):
-    """SplitMix64 finaliser (Steele, Lea and Flood 2014): a bijective 64-bit hash."""
-    z = (z ^ (z >> _S30)) * _MIX1
-    z = (z ^ (z >> _S27)) * _MIX2
-    return z ^ (z >> _S31)
-
-
-@njit(inline="always", cache=True)
-def _stream(seed, stream):
-    """Initial state of stream ``stream``: hashing (seed, stream) decorrelates neighbouring streams."""
-    return _mix(_mix(np.uint64(seed) + _GOLDEN) ^ _mix(np.uint64(stream) * _GOLDEN + _MIX1))
-
-
-@njit(inline="always", cache=True)
-def _uniform(state):
-    """Advance a SplitMix64 state; return the new state and a uniform double in [0, 1)."""
-    state = state + _GOLDEN
-    return state, np.float64(_mix(state) >> _S11) * _TWO_M53
-
-
-@njit(inline="always", cache=True)
-def _step(indptr, indices, cdf, x, u):
-    """Inverse-CDF draw of the successor of ``x``: the first entry of row ``x`` with cdf > u.
-
-    The last cdf entry of every row is exactly 1 > u, so the search always lands in the row.
-    """
-    lo = indptr[x]
-    n = indptr[x + 1] - lo
-    # Branch-free halving: the comparison outcome is random, so a select beats a branch.
-    while n > 1:
-        half = n >> 1
-        lo = lo + half if cdf[lo + half - 1] <= u else lo
-        n -= half
-    return indices[lo]
-
-
-def _row_cdf(P: sp.csr_array) -> np.ndarray:
-    """Per-row cumulative sums of ``P.data``, each row's last entry set to exactly 1."""
-    if np.any(np.diff(P.indptr) == 0):
-        raise InvalidChainError(f"state {int(np.flatnonzero(np.diff(P.indptr) == 0)[0])} has no transition")
-    cdf = np.cumsum(P.data)
-    starts = P.indptr[:-1]
-    base = np.concatenate([[0.0], cdf])[starts]
-    cdf = cdf - np.repeat(base, np.diff(P.indptr))
-    totals = cdf[P.indptr[1:] - 1]
-    cdf /= np.repeat(totals, np.diff(P.indptr))
-    cdf[P.indptr[1:] - 1] = 1.0
-    return cdf
-
-
 # --------------------------------------------------------------------------- the kernel
 @njit(inline="always", cache=True)
 def _mark(x, r, gid, stamp, seen_by, support):
@@ -199,32 +143,39 @@ def _mark(x, r, gid, stamp, seen_by, support):
 
 
 @njit(cache=True)
-def _phase1(indptr, indices, cdf, is_target, x0, r, N, T0, seed, stop_at_target,
+def _phase1(table, is_target, x0, r, N, T0, k0, k1, stop_at_target,
             stamp, seen_by, support, pos, rng, done, stop_t):
-    """Run the N rollouts of round r for T0 steps from x0; fill Ĉ (via stamp) and return |Ĉ|."""
+    """Run the N rollouts of round r for T0 steps from x0; fill Ĉ (via stamp) and return |Ĉ|.
+
+    Rollout j is walker ``gid = rN + j`` of the Philox stream; ``rng[j]`` keeps value ``b`` of
+    its last draw, which serves step T0 + 1 when T0 is odd.
+    """
     chat = 0
     for j in range(N):
         gid = r * N + j
-        st = _stream(seed, gid)
         x = x0
         chat += _mark(x, r, gid, stamp, seen_by, support)
         hit = stop_at_target and is_target[x]
         t = 0
+        b = np.uint64(0)
         while t < T0 and not hit:
-            st, u = _uniform(st)
-            x = _step(indptr, indices, cdf, x, u)
+            if t & 1 == 0:  # steps t + 1 and t + 2 share one draw
+                u, b = philox_pair(np.uint64(t >> 1), np.uint64(gid), k0, k1)
+            else:
+                u = b
+            x = alias_step(table, x, u)
             t += 1
             chat += _mark(x, r, gid, stamp, seen_by, support)
             hit = stop_at_target and is_target[x]
         pos[j] = x
-        rng[j] = st
+        rng[j] = b
         done[j] = hit
         stop_t[j] = t
     return chat
 
 
 @njit(cache=True)
-def _phase2(indptr, indices, cdf, is_target, r, N, T_max, each_mode, need, stop_at_target,
+def _phase2(table, is_target, r, N, T_max, k0, k1, each_mode, need, stop_at_target,
             stamp, support, pos, rng, done, stop_t, esc_t, esc_x, esc_y, esc_rec):
     """Advance the rollouts in lockstep until they leave Ĉ, reach the target or reach T_max.
 
@@ -248,10 +199,13 @@ def _phase2(indptr, indices, cdf, is_target, r, N, T_max, each_mode, need, stop_
         for j in range(N):
             if not active[j]:
                 continue
-            st, u = _uniform(rng[j])
-            rng[j] = st
+            if (t - 1) & 1 == 0:  # step t opens a fresh draw; its value b serves step t + 1
+                u, b = philox_pair(np.uint64((t - 1) >> 1), np.uint64(r * N + j), k0, k1)
+                rng[j] = b
+            else:
+                u = rng[j]
             x = pos[j]
-            y = _step(indptr, indices, cdf, x, u)
+            y = alias_step(table, x, u)
             stop_t[j] = t
             if stamp[y] != r:
                 esc_t[j] = t
@@ -274,14 +228,14 @@ def _phase2(indptr, indices, cdf, is_target, r, N, T_max, each_mode, need, stop_
 
 
 @njit(cache=True)
-def _search_kernel(indptr, indices, cdf, is_target, start, R, N, T0, T_max, seed,
+def _search_kernel(table, is_target, start, R, N, T0, T_max, k0, k1,
                    continue_mode, each_mode, need, stop_at_target,
                    edge_src, edge_dst, edge_round, r_start, r_chat, r_found, r_steps, r_end, r_outcome):
     """All R rounds of the search; writes per-round diagnostics and the recorded exits.
 
     Returns the number of recorded exits (with repeats) written to ``edge_*``.
     """
-    n = indptr.size - 1
+    n = is_target.size
     stamp = np.full(n, -1, np.int64)
     seen_by = np.full(n, -1, np.int64)
     support = np.zeros(n, np.int64)
@@ -297,7 +251,7 @@ def _search_kernel(indptr, indices, cdf, is_target, start, R, N, T0, T_max, seed
     n_edges = 0
     for r in range(R):
         r_start[r] = x0
-        r_chat[r] = _phase1(indptr, indices, cdf, is_target, x0, r, N, T0, seed, stop_at_target,
+        r_chat[r] = _phase1(table, is_target, x0, r, N, T0, k0, k1, stop_at_target,
                             stamp, seen_by, support, pos, rng, done, stop_t)
         if done.any():
             # A rollout found the answer in phase 1: stopped rollouts left Ĉ incomplete, so the
@@ -306,7 +260,7 @@ def _search_kernel(indptr, indices, cdf, is_target, start, R, N, T0, T_max, seed
             esc_rec[:] = False
             best = -1
         else:
-            best = _phase2(indptr, indices, cdf, is_target, r, N, T_max, each_mode, need, stop_at_target,
+            best = _phase2(table, is_target, r, N, T_max, k0, k1, each_mode, need, stop_at_target,
                            stamp, support, pos, rng, done, stop_t, esc_t, esc_x, esc_y, esc_rec)
         t_end = stop_t.max()
         if best >= 0 and not each_mode:
@@ -377,15 +331,6 @@ class SearchResult:
     params: dict[str, Any]
 
 
-def _as_seed(seed: int | np.random.Generator) -> int:
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**63))
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return seed
-
-
 def _start_state(chain: Chain, start: int | None) -> int:
     s = chain.start if start is None else start
     if s is None or not isinstance(s, (int, np.integer)):
@@ -437,7 +382,9 @@ def sparse_edge_search(
     T0, T_max : int
         End of phase 1 and of phase 2, in steps from the start of the round; :math:`T_{\max} > T_0`.
     seed : int or numpy.random.Generator
-        Randomness; the result is a deterministic function of the seed.
+        A seed in :math:`[0, 2^{64})`, or a generator from which one is drawn; the result is a
+        deterministic function of the seed. Rollout :math:`j` of round :math:`r` walks as walker
+        :math:`rN + j` of :func:`metacot.simulate` with this seed (module notes).
     start : int, optional
         Overrides ``chain.start`` (which must otherwise be a single state).
     advance, round_ends, min_support, stop_at_target
@@ -455,7 +402,10 @@ def sparse_edge_search(
     >>> res.edges.tolist()
     [[7, 8], [15, 16], [23, 24]]
     """
-    R, N, T0, T_max, min_support = int(R), int(N), int(T0), int(T_max), int(min_support)
+    R, N, T0, T_max, min_support = (
+        positive_int(v, name, minimum=0)
+        for v, name in ((R, "R"), (N, "N"), (T0, "T0"), (T_max, "T_max"), (min_support, "min_support"))
+    )
     if R < 1 or N < 1 or T0 < 0 or T_max <= T0 or min_support < 1:
         raise InvalidChainError(
             f"need R >= 1, N >= 1, 0 <= T0 < T_max and min_support >= 1; got R={R}, N={N}, "
@@ -466,9 +416,10 @@ def sparse_edge_search(
     if round_ends not in ("first", "each"):
         raise InvalidChainError(f"round_ends must be 'first' or 'each', got {round_ends!r}")
     x0 = _start_state(chain, start)
-    seed = _as_seed(seed)
+    seed = as_seed_int(seed)
+    k0, k1 = seed_key(seed)
     P = chain.P
-    cdf = _row_cdf(P)
+    table = transition_table(P)
     is_target = np.zeros(chain.n_states, dtype=np.bool_)
     if chain.target is not None:
         is_target[chain.target] = True
@@ -476,9 +427,8 @@ def sparse_edge_search(
     src, dst, rnd = (np.empty(cap, np.int64) for _ in range(3))
     r_cols = {k: np.empty(R, np.int64) for k in ("start", "c_hat", "found", "steps", "end_time", "outcome")}
     n_rec = _search_kernel(
-        P.indptr.astype(np.int64), P.indices.astype(np.int64), cdf, is_target, x0, R, N, T0, T_max,
-        np.uint64(seed), advance == "continue", round_ends == "each", min(min_support, N),
-        bool(stop_at_target), src, dst, rnd, r_cols["start"], r_cols["c_hat"], r_cols["found"],
+        table, is_target, x0, R, N, T0, T_max, k0, k1, advance == "continue", round_ends == "each",
+        min(min_support, N), bool(stop_at_target), src, dst, rnd, r_cols["start"], r_cols["c_hat"], r_cols["found"],
         r_cols["steps"], r_cols["end_time"], r_cols["outcome"],
     )
     code = src[:n_rec] * chain.n_states + dst[:n_rec]
