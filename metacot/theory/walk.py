@@ -26,6 +26,7 @@ from numba import njit
 
 from metacot.errors import InvalidChainError
 from metacot.simulation.kernels.alias import build_alias_table
+from metacot.simulation.kernels.cpu import step_header
 from metacot.simulation.kernels.rng import philox_pair
 
 __all__ = ["alias_step", "step_value", "transition_table"]
@@ -68,21 +69,10 @@ def step_value(s, w, k0, k1):
 
 @njit(inline="always", cache=True)
 def alias_step(table, x, u):
-    r"""The successor of state ``x`` for the random value ``u``: one alias-table step.
+    r"""The successor of state ``x`` for the random value ``u``: one step of the simulator's kernel.
 
-    With :math:`k` the degree of :math:`x`, the 128-bit product :math:`u k = j\,2^{64} + r`
-    (from two 32x32-bit limb products, exact) picks the slot :math:`j` and the coin :math:`r`;
-    the walker moves to the slot's column if :math:`r < \theta_j`, else to its alias. This is
-    the arithmetic of the simulator's kernels (:mod:`metacot.simulation.kernels.cpu` and the
-    numpy reference :func:`metacot.simulation.kernels.reference.step`), bit for bit.
+    :func:`metacot.simulation.kernels.cpu.step_header` works on header indices :math:`2x`; this
+    wrapper takes and returns plain state indices.
     """
     h = np.uint64(x) << _ONE
-    k = table[h + _ONE]
-    low = (u & _MASK32) * k
-    mid = (u >> _S32) * k
-    j = (mid + (low >> _S32)) >> _S32
-    r = (mid << _S32) + low
-    e = table[h] + (j << _ONE)
-    word = table[e + _ONE]
-    # a slot stores header indices 2c; halve to get the state
-    return np.int64(((word & _MASK32) if r < table[e] else (word >> _S32)) >> _ONE)
+    return np.int64(step_header(table, h, table[h + _ONE], u) >> _ONE)

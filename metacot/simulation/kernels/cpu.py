@@ -54,6 +54,7 @@ __all__ = [
     "path_kernel",
     "path_visit_kernel",
     "sample_starts_kernel",
+    "step_header",
     "visit_kernel",
 ]
 
@@ -129,7 +130,7 @@ def _slot(table, h, u):
 
 
 @njit(inline="always", cache=True)
-def _step(table, h, k, u):
+def step_header(table, h, k, u):
     """One alias step from the state with header index ``h = 2x`` and degree ``k > 0``.
 
     Returns the header index ``2x'`` of the new state (uint64). The slot ``j = hi64(u k)`` and
@@ -209,7 +210,7 @@ def _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis,
                 _prefetch(table, _slot(table, lanes[_H + lane], lanes[_U + 2 * lane]))
         for lane in range(LANES):
             h = lanes[_H + lane]
-            h = _step(table, h, table[h + _ONE], lanes[_U + 2 * lane])
+            h = step_header(table, h, table[h + _ONE], lanes[_U + 2 * lane])
             lanes[_H + lane] = h
             if VISITS or PATHS:
                 pos = lanes[_O + lane] + lanes[_T + lane] + _ONE
@@ -227,7 +228,7 @@ def _run_chunk(lo, hi, table, k0, k1, max_steps, w0, states, tau, censored, vis,
             t = np.int64(lanes[_T + lane]) + 1  # the first step is counted here
             k = table[h + _ONE]
             go = (k != _ZERO) & (t <= last_pair)
-            h2 = _step(table, h, k, lanes[_U + 2 * lane + 1])
+            h2 = step_header(table, h, k, lanes[_U + 2 * lane + 1])
             lanes[_H + lane] = h2 if go else h
             lanes[_T + lane] = np.uint64(t + 1) if go else np.uint64(t)
             if VISITS or PATHS:

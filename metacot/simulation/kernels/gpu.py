@@ -139,7 +139,7 @@ def _device_functions():
     dev = functools.partial(cuda.jit, device=True, inline="always")
     philox = dev(_rng.philox4x32_10.py_func)
     pair = dev(_rebind(_rng.philox_pair.py_func, philox4x32_10=philox))
-    step = dev(_cpu._step.py_func)
+    step = dev(_cpu.step_header.py_func)
     return pair, step
 
 
