@@ -309,8 +309,9 @@ class MMatrixLU:
         # Pr A Pc = L U with Pc[i, perm_c[i]] = 1: row/column i of the factors is state order[i].
         order = np.argsort(lu.perm_c)
         self._order = order
-        B = sp.csr_array(N[order][:, order])
-        B.sort_indices()
+        inverse = np.empty(m, dtype=np.int64)
+        inverse[order] = np.arange(m)
+        B = sp.csr_array(N[order])  # rows permuted; columns renamed below (the kernel scatters them)
         Lp, Li = _strict_rows_kernel(lu.L.indptr.astype(np.int64), lu.L.indices.astype(np.int64), True)
         Up, Ui = _strict_rows_kernel(lu.U.indptr.astype(np.int64), lu.U.indices.astype(np.int64), False)
         self._L = (Lp, Li, np.empty(Li.size))
@@ -318,7 +319,7 @@ class MMatrixLU:
         self._d = np.empty(m)
         sigma = np.empty(m)
         _factor(
-            B.indptr.astype(np.int64), B.indices.astype(np.int64), B.data.astype(np.float64),
+            B.indptr.astype(np.int64), inverse[B.indices], B.data.astype(np.float64),
             np.asarray(s, dtype=np.float64)[order], self._L[0], self._L[1], self._U[0], self._U[1],
             self._L[2], self._U[2], self._d, sigma,
         )
@@ -417,9 +418,8 @@ def solve_pinned(P: sp.csr_array, unknown: np.ndarray, b: np.ndarray, what: str 
     if not unknown.any():
         return x
     N, s, U = leak_split(P, unknown)
-    rows = sp.csr_array(P[U])
     known = np.where(unknown[:, None] if b.ndim == 2 else unknown, 0.0, b)
-    rhs = b[U] + rows @ known
+    rhs = b[U] + (P @ known)[U]
     try:
         x[U] = MMatrixLU(N, s).solve(rhs)
     except SolverError as err:
