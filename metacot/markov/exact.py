@@ -23,7 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from metacot.errors import InvalidChainError, UnknownBackendError
+from metacot._checks import positive_int
+from metacot.errors import ArgumentTypeError, InvalidChainError, UnknownBackendError
 from metacot.markov.chain import Chain, as_state_set
 from metacot.markov.reach import closed_classes, hitting_classes, reaches, target_states
 from metacot.markov.solvers import MMatrixLU, SolverError, leak_split, solve_pinned
@@ -119,9 +120,7 @@ def hitting_time_moments(chain: Chain, order: int = 2, target: Any = None) -> np
     >>> m[:, 0].round(9).tolist()  # geometric with p = 1/4: mean 4, second moment (2-p)/p^2 = 28
     [4.0, 28.0]
     """
-    order = int(order)
-    if order < 1:
-        raise InvalidChainError(f"order must be >= 1, got {order}")
+    order = positive_int(order, "order")
     P = chain.P
     h = hitting_times(chain, target)
     finite = np.isfinite(h)
@@ -234,9 +233,7 @@ def hitting_time_distribution(
     >>> d.pmf.round(4).tolist()
     [0.0, 0.25, 0.1875]
     """
-    t_max = int(t_max)
-    if t_max < 0:
-        raise InvalidChainError(f"t_max must be >= 0, got {t_max}")
+    t_max = positive_int(t_max, "t_max", minimum=0)
     mu = chain.start_distribution(start)
     is_target = chain.target_mask(target_states(chain, target))
     P = chain.P
@@ -424,6 +421,8 @@ def spectrum(chain: Chain, k: int = 6) -> np.ndarray:
     [1.0, 0.9999, 0.9999, 0.0]
     """
     n = chain.n_states
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise ArgumentTypeError(f"k must be an int, got {k!r}")
     k = int(k)
     if not 1 <= k <= n:
         raise InvalidChainError(f"k must be in 1..{n}, got {k}")

@@ -305,7 +305,10 @@ def _check_k(k: Any, n: int) -> int:
 def _check_eta(eta: Any, n: int) -> np.ndarray:
     if eta is None:
         return np.full(n, 1.0 / n)
-    e = np.asarray(eta, dtype=np.float64)
+    try:
+        e = np.asarray(eta, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidChainError(f"eta must be a positive vector of shape ({n},), got {eta!r}") from None
     if e.shape != (n,):
         raise InvalidChainError(f"eta must have shape ({n},), got {e.shape}")
     if not np.all(np.isfinite(e)) or np.any(e <= 0):

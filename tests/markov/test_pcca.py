@@ -468,3 +468,9 @@ def test_property_feasible_partition_of_unity(K, M, eps, meta, d, seed):
     np.testing.assert_array_equal(allstates, np.arange(n))
     np.testing.assert_allclose(ms.coarse_P.sum(axis=1), 1.0, atol=1e-10)
     assert 0.0 < ms.crispness <= K + 1e-9
+
+
+def test_eta_that_is_no_vector_is_an_invalid_chain_error():
+    P, _ = case("cycle")
+    with pytest.raises(InvalidChainError, match="eta must be a positive vector"):
+        metastable_sets(P, 2, eta="abc")
