@@ -16,7 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from metacot._checks import readonly
-from metacot.errors import InvalidChainError
+from metacot.errors import ArgumentTypeError, InvalidChainError
+from metacot.markov.budget import check_budget
 
 #: Largest accepted deviation of a row sum (and of a start distribution's sum) from 1.
 #: Rows built by dividing by their sum are off by about ``nnz * 1e-16``; 1e-9 leaves room for
@@ -25,15 +26,63 @@ ROW_SUM_TOL = 1e-9
 
 __all__ = ["ROW_SUM_TOL", "Chain"]
 
+#: Rows of a declared-huge CSR matrix scanned at a time for an empty one (bounded memory).
+_CHUNK = 1 << 22
 
+
+
+def _first_empty_row(P: Any) -> int:
+    """The first row of a sparse matrix with no stored entry; called only when ``nnz < n``.
+
+    Works in O(nnz) memory (or O(n) int reads in bounded chunks for CSR), never O(n) floats: a
+    matrix declared with 10^9 rows and a handful of entries is refused without allocating for it.
+    """
+    if P.format == "csr":
+        indptr, n = P.indptr, P.shape[0]
+        for lo in range(0, n, _CHUNK):
+            seg = indptr[lo : min(n, lo + _CHUNK) + 1]
+            empty = np.flatnonzero(seg[1:] == seg[:-1])
+            if empty.size:
+                return lo + int(empty[0])
+        raise AssertionError("nnz < n, yet no empty row")  # pragma: no cover - pigeonhole
+    coo = P if P.format == "coo" else P.tocoo()
+    rows = np.unique(np.asarray(coo.coords[0]))
+    gap = np.flatnonzero(rows != np.arange(rows.size))
+    return int(gap[0]) if gap.size else int(rows.size)
+
+
+def _check_declared_shape(P: Any) -> None:
+    """Refuse a sparse ``P`` whose declared shape cannot make a chain, before converting it."""
+    shape = P.shape
+    if len(shape) != 2:
+        raise InvalidChainError(f"P must be a 2-D matrix, got a sparse array of shape {shape}")
+    n, m = shape
+    if n != m:
+        raise InvalidChainError(f"P must be square; got shape ({n}, {m})")
+    if n == 0:
+        raise InvalidChainError("P has no states")
+    nnz = int(P.nnz)
+    if nnz < n:  # pigeonhole: some row is empty, so it sums to 0
+        row = _first_empty_row(P)
+        raise InvalidChainError(
+            f"row {row} of P sums to 0.0, not 1: it has no entries (P declares {n} states but stores "
+            f"only {nnz} entries, so at least {n - nnz} rows are empty)"
+        )
+    # The canonical CSR copy (int64 indptr, int64 indices, float64 data, each possibly twice while
+    # converting) and the O(n) validation arrays.
+    check_budget(2 * (8 * (n + 1) + 16 * nnz) + 16 * n, f"a chain with {n} states and {nnz} stored entries")
 
 
 def _to_csr(P: Any) -> sp.csr_array:
     """Convert ``P`` to a canonical float64 CSR array, refusing shapes and dtypes that make no chain."""
     if sp.issparse(P):
+        _check_declared_shape(P)
         csr = sp.csr_array(P, dtype=None)
     else:
-        arr = np.asarray(P)
+        try:
+            arr = np.asarray(P)
+        except (TypeError, ValueError) as err:  # ragged nested lists, for example
+            raise InvalidChainError(f"P must be a 2-D numeric matrix; it cannot be read as an array ({err})") from None
         if arr.ndim != 2:
             raise InvalidChainError(f"P must be a 2-D matrix, got an array of shape {arr.shape}")
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -76,12 +125,17 @@ def _validate_stochastic(csr: sp.csr_array) -> None:
         raise InvalidChainError(
             f"P[{row}, {int(csr.indices[e])}] = {float(data[e])!r} is negative (first bad entry is in row {row})"
         )
-    sums = np.bincount(
-        np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr)), weights=data, minlength=csr.shape[0]
-    )
+    # Row sums without an O(nnz) row-index array: reduceat over the starts of the non-empty rows
+    # (each segment then runs exactly to the next non-empty row's start); empty rows sum to 0.
+    empty = csr.indptr[1:] == csr.indptr[:-1]
+    sums = np.zeros(csr.shape[0])
+    if data.size:
+        sums[~empty] = np.add.reduceat(data, csr.indptr[:-1][~empty])
     off = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_TOL)
     if off.size:
         row = int(off[0])
+        if empty[row]:
+            raise InvalidChainError(f"row {row} of P sums to 0.0, not 1: it has no entries; {off.size} row(s) are off")
         raise InvalidChainError(
             f"row {row} of P sums to {float(sums[row])!r}, not 1 (tolerance {ROW_SUM_TOL:g}); "
             f"{off.size} row(s) are off"
@@ -99,13 +153,21 @@ def _as_state(x: Any, n: int, what: str) -> int:
 def _as_start(start: Any, n: int) -> int | np.ndarray | None:
     if start is None:
         return None
+    rule = f"start must be an int state index or a distribution of shape ({n},)"
     if isinstance(start, (bool, np.bool_)):
-        raise InvalidChainError(f"start must be an int state index or a distribution, got {start!r}")
-    if isinstance(start, (int, np.integer)) and not isinstance(start, (bool, np.bool_)):
+        raise InvalidChainError(f"{rule}, got {start!r}")
+    if isinstance(start, (int, np.integer)):
         return _as_state(start, n, "start")
-    dist = np.asarray(start, dtype=np.float64)
+    if isinstance(start, (str, bytes)):
+        raise InvalidChainError(f"{rule}, got {start!r}")
+    try:
+        dist = np.asarray(start, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidChainError(f"{rule}, got {start!r}") from None
+    if dist.ndim == 0:
+        raise InvalidChainError(f"{rule}, got {start!r}")
     if dist.shape != (n,):
-        raise InvalidChainError(f"a start distribution must have shape ({n},), got {dist.shape}")
+        raise InvalidChainError(f"{rule}; got an array of shape {dist.shape}")
     if not np.all(np.isfinite(dist)) or np.any(dist < 0):
         i = int(np.flatnonzero(~(np.isfinite(dist) & (dist >= 0)))[0])
         raise InvalidChainError(f"start distribution has an invalid entry {float(dist[i])!r} at state {i}")
@@ -120,6 +182,10 @@ def _as_target(target: Any, n: int) -> np.ndarray | None:
     if isinstance(target, (int, np.integer)) and not isinstance(target, (bool, np.bool_)):
         states = [_as_state(target, n, "target")]
     else:
+        if isinstance(target, (bool, np.bool_, str, bytes)) or not isinstance(target, Iterable):
+            raise ArgumentTypeError(
+                f"target must be a state index (int) or an iterable of state indices, got {target!r}"
+            )
         states = [_as_state(t, n, "target state") for t in target]
         if not states:
             raise InvalidChainError("target is an empty set of states")
@@ -313,7 +379,7 @@ class Chain:
         allowed = {"clusters", "start", "target", "labels"}
         unknown = set(changes) - allowed
         if unknown:
-            raise TypeError(f"replace() got unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}")
+            raise ArgumentTypeError(f"replace() got unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}")
         fields = {
             "clusters": self._clusters,
             "start": self._start,
@@ -383,7 +449,10 @@ def entry_positions(indptr: np.ndarray, indices: np.ndarray, edges: Any, what: s
     Rows must have sorted column indices (every CSR matrix of a :class:`Chain` has).
     """
     n = indptr.size - 1
-    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    try:
+        e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise InvalidChainError(f"edges must be (x, y) pairs of int states, got {edges!r}") from None
     out = np.empty(len(e), dtype=np.int64)
     for i, (x, y) in enumerate(e):
         if not 0 <= x < n:

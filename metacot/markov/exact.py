@@ -1,15 +1,16 @@
 r"""Exact quantities of a :class:`~metacot.markov.chain.Chain` by sparse linear algebra.
 
 Everything here works on absorbing, reducible and non-reversible chains (the chain-of-thought
-case) and on sparse chains with millions of states. The workhorse is one sparse LU factorisation
-(SuperLU) of a system
+case) and on sparse chains with millions of states. The workhorse is one system
 
 .. math:: (I - D_U P)\, x = b,
 
-where :math:`D_U` is the diagonal indicator of the *unknown* states and every other row is an
-identity row that pins a known value. This avoids extracting submatrices and gives one code path
-for hitting times, committors and absorption probabilities. The matrix :math:`I - D_U P` restricted
-to :math:`U` is a non-singular M-matrix whenever every state of :math:`U` can leave :math:`U`.
+where :math:`D_U` is the diagonal indicator of the *unknown* states and every other row pins a
+known value; one code path serves hitting times, committors and absorption probabilities. The
+matrix :math:`I - D_U P` restricted to :math:`U` is a non-singular M-matrix whenever every state
+of :math:`U` can leave :math:`U`. :mod:`metacot.markov.solvers` factorises it GTH-style (the
+diagonal summed from the rates, no subtraction anywhere), so the answers keep their relative
+accuracy for arbitrarily small sparse-edge probabilities :math:`\varepsilon`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from metacot.errors import InvalidChainError, UnknownBackendError
+from metacot._checks import positive_int
+from metacot.errors import ArgumentTypeError, InvalidChainError, UnknownBackendError
 from metacot.markov.chain import Chain, as_state_set
 from metacot.markov.reach import closed_classes, hitting_classes, reaches, target_states
+from metacot.markov.solvers import MMatrixLU, SolverError, leak_split, solve_pinned
 
 __all__ = [
     "HittingTimeDistribution",
@@ -43,32 +46,6 @@ __all__ = [
     "spectrum",
     "stationary",
 ]
-
-
-# --------------------------------------------------------------------------- the shared solver
-def _factor_pinned(P: sp.csr_array, unknown: np.ndarray):
-    r"""Factorise :math:`A = I - D_U P` (rows outside ``unknown`` become identity rows)."""
-    n = P.shape[0]
-    A = sp.eye_array(n, format="csr") - sp.diags_array(unknown.astype(float)) @ P
-    A = sp.csc_array(A)
-    A.eliminate_zeros()
-    # A is a non-singular M-matrix, for which elimination without pivoting is stable; keeping
-    # the diagonal pivots (threshold 0) preserves the fill-reducing COLAMD order and more than
-    # halves the factorisation time of large chains.
-    lu = spla.splu(A, permc_spec="COLAMD", diag_pivot_thresh=0.0)
-    return A, lu
-
-
-def _solve_pinned(P: sp.csr_array, unknown: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve (I - D_U P) x = b with one step of iterative refinement.
-
-    Metastable chains make the system ill-conditioned (hitting times of 10^6 and more); one
-    refinement step with the same factors recovers the digits the first solve loses.
-    """
-    A, lu = _factor_pinned(P, unknown)
-    x = lu.solve(b)
-    x += lu.solve(b - A @ x)
-    return x
 
 
 # --------------------------------------------------------------------------- hitting times
@@ -114,7 +91,7 @@ def hitting_times(chain: Chain, target: Any = None, backend: str = "cpu") -> np.
         raise UnknownBackendError(f"unknown backend {backend!r} for hitting_times; valid names are 'cpu', 'cuda'")
     is_target, infinite = hitting_classes(chain, target)
     unknown = ~(infinite | is_target)
-    h = _solve_pinned(chain.P, unknown, unknown.astype(float))
+    h = solve_pinned(chain.P, unknown, unknown.astype(float), "the expected hitting time")
     h[is_target] = 0.0
     h[infinite] = np.inf
     return h
@@ -143,20 +120,24 @@ def hitting_time_moments(chain: Chain, order: int = 2, target: Any = None) -> np
     >>> m[:, 0].round(9).tolist()  # geometric with p = 1/4: mean 4, second moment (2-p)/p^2 = 28
     [4.0, 28.0]
     """
-    order = int(order)
-    if order < 1:
-        raise InvalidChainError(f"order must be >= 1, got {order}")
+    order = positive_int(order, "order")
     P = chain.P
     h = hitting_times(chain, target)
     finite = np.isfinite(h)
     unknown = finite & (h > 0)
-    A, lu = _factor_pinned(P, unknown)
     moments = [np.where(finite, 1.0, np.inf), np.where(finite, h, np.inf)]
+    if order > 1 and unknown.any():
+        # m_j = 0 on the target and unknown states never step to infinite ones, so the pinned
+        # values add nothing to the right-hand side, which is >= 0: the solve keeps its accuracy.
+        N, s, U = leak_split(P, unknown)
+        lu = MMatrixLU(N, s)
     for j in range(2, order + 1):
         rhs = sum(math.comb(j, i) * (P @ np.where(finite, moments[i], 0.0)) for i in range(j))
-        rhs = np.where(unknown, rhs, 0.0)
-        m = lu.solve(rhs)
-        m += lu.solve(rhs - A @ m)
+        m = np.zeros(chain.n_states)
+        if unknown.any():
+            m[U] = lu.solve(rhs[U])
+        if not np.all(np.isfinite(m)):
+            raise SolverError(f"the hitting-time moment of order {j} overflows float64")
         moments.append(np.where(finite, m, np.inf))
     return np.array(moments[1:])
 
@@ -252,9 +233,7 @@ def hitting_time_distribution(
     >>> d.pmf.round(4).tolist()
     [0.0, 0.25, 0.1875]
     """
-    t_max = int(t_max)
-    if t_max < 0:
-        raise InvalidChainError(f"t_max must be >= 0, got {t_max}")
+    t_max = positive_int(t_max, "t_max", minimum=0)
     mu = chain.start_distribution(start)
     is_target = chain.target_mask(target_states(chain, target))
     P = chain.P
@@ -301,7 +280,7 @@ def committor(chain: Chain, A: Any, B: Any) -> np.ndarray:
     in_b[b] = True
     # Unknown: states that can reach B without passing through A (others have q = 0).
     unknown = reaches(chain.P, b, blocked=in_a | in_b) & ~(in_a | in_b)
-    q = _solve_pinned(chain.P, unknown, in_b.astype(float))
+    q = solve_pinned(chain.P, unknown, in_b.astype(float), "the committor")
     q[in_a] = 0.0
     q[in_b] = 1.0
     return q
@@ -339,10 +318,7 @@ def absorption_probabilities(chain: Chain) -> tuple[np.ndarray, list[np.ndarray]
     rhs[~transient, label[~transient]] = 1.0
     if not transient.any():
         return rhs, classes
-    A, lu = _factor_pinned(chain.P, transient)
-    B = lu.solve(rhs)
-    B += lu.solve(rhs - A @ B)
-    return B, classes
+    return solve_pinned(chain.P, transient, rhs, "the absorption probability"), classes
 
 
 # --------------------------------------------------------------------------- stationary laws
@@ -352,8 +328,10 @@ def _stationary_irreducible(P: sp.csr_array) -> np.ndarray:
     Pin :math:`x_r = 1` for the state :math:`r` of largest degree and solve
     :math:`x_i = \sum_j P_{ji} x_j` on the others, i.e.
     :math:`(I - P_{RR})^\top x_R = P_{rR}^\top` (invertible because :math:`R` is transient once
-    :math:`r` is removed), then normalise. Unlike an eigen-solver this keeps
-    every entry positive and accurate for metastable chains.
+    :math:`r` is removed), then normalise. :math:`I - P_{RR}` is factorised GTH-style (its row
+    excess is :math:`P_{ir}`) and the transposed solve has a non-negative right-hand side, so
+    unlike an eigen-solver this keeps every entry positive and relatively accurate for
+    metastable chains.
     """
     n = P.shape[0]
     if n == 1:
@@ -361,9 +339,11 @@ def _stationary_irreducible(P: sp.csr_array) -> np.ndarray:
     r = int(np.argmax(np.diff(P.indptr)))
     rest = np.ones(n, dtype=bool)
     rest[r] = False
-    PT = sp.csr_array(P.T)
-    x = _solve_pinned(PT, rest, np.where(rest, 0.0, 1.0))
-    x[r] = 1.0
+    N, s, R = leak_split(P, rest)
+    x = np.ones(n)
+    x[R] = MMatrixLU(N, s).solve(P[[r]].toarray().ravel()[R], transpose=True)
+    if not np.all(np.isfinite(x)):
+        raise SolverError("the stationary law's weights span more than the float64 range")
     return x / x.sum()
 
 
@@ -441,6 +421,8 @@ def spectrum(chain: Chain, k: int = 6) -> np.ndarray:
     [1.0, 0.9999, 0.9999, 0.0]
     """
     n = chain.n_states
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise ArgumentTypeError(f"k must be an int, got {k!r}")
     k = int(k)
     if not 1 <= k <= n:
         raise InvalidChainError(f"k must be in 1..{n}, got {k}")

@@ -25,14 +25,30 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from metacot._checks import as_rng, probability
 from metacot._checks import readonly as _readonly
-from metacot.errors import InvalidChainError
+from metacot.errors import ArgumentTypeError, InvalidChainError
 from metacot.markov.chain import Chain
 
 __all__ = ["from_networkx", "line_of_cliques", "random_clusters"]
 
 
+def _int_arg(value: Any, name: str) -> int:
+    """``value`` as an int; a float, bool or string is an :class:`ArgumentTypeError` (ranges are checked by the caller)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
+def _real_arg(value: Any, name: str) -> float:
+    """``value`` as a float; anything but a real number is an :class:`ArgumentTypeError`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 def _check_eps(eps: float, q: float = 1.0) -> None:
+    eps, q = _real_arg(eps, "eps"), _real_arg(q, "q")
     if not (np.isfinite(eps) and np.isfinite(q)) or eps <= 0 or q <= 0 or eps * q > 1:
         raise InvalidChainError(f"need 0 < eps*q <= 1 with eps, q > 0; got eps={eps!r}, q={q!r}")
 
@@ -78,7 +94,7 @@ def line_of_cliques(K: int, M: int, eps: float, q: float = 1.0) -> Chain:
     >>> round(float(exact.hitting_times(chain)[chain.start]), 9)
     89.0
     """
-    K, M = int(K), int(M)
+    K, M = _int_arg(K, "K"), _int_arg(M, "M")
     if K < 1 or M < 2:
         raise InvalidChainError(f"line_of_cliques needs K >= 1 and M >= 2; got K={K}, M={M}")
     _check_eps(eps, q)
@@ -273,9 +289,20 @@ def random_clusters(
     >>> chain.n_states, chain.n_clusters
     (1000000, 1000)
     """
-    rng = np.random.default_rng(seed)
-    K = int(K)
-    sizes = np.full(K, int(M), dtype=np.int64) if np.isscalar(M) else np.asarray(M, dtype=np.int64)
+    rng = as_rng(seed)
+    K = _int_arg(K, "K")
+    if np.isscalar(M):
+        sizes = np.full(max(K, 0), _int_arg(M, "M"), dtype=np.int64)
+    else:
+        sizes = np.asarray(M)
+        if sizes.size and not np.issubdtype(sizes.dtype, np.integer):
+            raise ArgumentTypeError(f"M must be an int or a sequence of ints, got {M!r}")
+        sizes = sizes.astype(np.int64)
+    n_out = _int_arg(n_out, "n_out")
+    eps = _real_arg(eps, "eps")
+    back_rate = _real_arg(back_rate, "back_rate")
+    if not (np.isfinite(eps) and eps > 0):
+        raise InvalidChainError(f"eps must be a positive finite number, got {eps!r}")
     if K < 1 or sizes.shape != (K,):
         raise InvalidChainError(f"need K >= 1 and M an int or K sizes; got K={K}, M={M!r}")
     if sizes.min() < 2:
@@ -290,19 +317,19 @@ def random_clusters(
         raise InvalidChainError(f"meta must be 'line', 'dag' or 'line_back'; got {meta!r}")
     if back_rate < 0 or (back_rate > 0 and meta != "line_back"):
         raise InvalidChainError("back_rate must be >= 0 and is only used with meta='line_back'")
-    q_lo, q_hi = map(float, q_range)
+    q_lo, q_hi = (_real_arg(v, "q_range") for v in q_range)
     if not 0 < q_lo <= q_hi:
         raise InvalidChainError(f"q_range must satisfy 0 < low <= high; got {q_range!r}")
+    density = probability(density, "density")
+    degree = _int_arg(degree, "degree")
     builders = {
         "er": lambda m: _erdos_renyi(m, rng, density),
-        "regular": lambda m: _regular(m, rng, int(degree)),
+        "regular": lambda m: _regular(m, rng, degree),
         "lazy_cycle": lambda m: _lazy_cycle(m, rng),
         "complete": lambda m: _complete(m, rng),
     }
-    if kind not in builders:
+    if not isinstance(kind, str) or kind not in builders:
         raise InvalidChainError(f"kind must be one of {sorted(builders)}; got {kind!r}")
-    if kind == "er" and not 0 <= density <= 1:
-        raise InvalidChainError(f"density must be in [0, 1]; got {density}")
     if kind == "regular" and degree < 1:
         raise InvalidChainError(f"degree must be >= 1; got {degree}")
 

@@ -41,6 +41,9 @@ __all__ = ["hitting_times_cuda", "pinned_system"]
 def pinned_system(chain: Chain, target: Any = None) -> tuple[sp.csr_array, np.ndarray, np.ndarray, np.ndarray]:
     r"""The reduced system :math:`(I - P_{UU}) h_U = \mathbf 1` of the hitting times, on the CPU.
 
+    The diagonal of :math:`I - P_{UU}` is :math:`\sum_{j \ne i} P_{ij}`, summed from the stored
+    rates (:func:`metacot.markov.solvers.m_matrix`).
+
     Parameters
     ----------
     chain : Chain
@@ -64,11 +67,13 @@ def pinned_system(chain: Chain, target: Any = None) -> tuple[sp.csr_array, np.nd
     True
     """
     from metacot.markov.reach import hitting_classes
+    from metacot.markov.solvers import leak_split, m_matrix
 
     is_target, infinite = hitting_classes(chain, target)
-    U = np.flatnonzero(~(infinite | is_target))
-    PUU = sp.csr_array(chain.P[U][:, U])
-    A = sp.csr_array(sp.eye_array(U.size, format="csr") - PUU)
+    # The diagonal is summed from the rates (GTH style), not computed as 1 - P_ii, which would
+    # lose the escape rates of strongly metastable chains to rounding.
+    N, s, U = leak_split(chain.P, ~(infinite | is_target))
+    A = m_matrix(N, s)
     A.eliminate_zeros()
     return A, U, is_target, infinite
 

@@ -112,3 +112,67 @@ def test_values_are_stored_as_given():
     # No renormalisation: a row off by less than the tolerance keeps its value.
     P = np.array([[0.5 + 4e-10, 0.5], [0.0, 1.0]])
     assert Chain(P).P[0, 0] == 0.5 + 4e-10
+
+
+# --------------------------------------------------------------------------- issue 14, items 6 and 7
+@pytest.mark.parametrize("fmt", ["coo", "csr", "csc", "dok"])
+def test_huge_declared_shape_with_few_entries_is_refused_without_allocating(fmt):
+    # 10^9 states and 2 entries: row 2 is the first empty one, found in O(nnz) memory (numpy's
+    # MemoryError of 7.45 GiB before). Built from COO so that no format allocates O(n) here.
+    n = 10**9
+    P = sp.coo_array((np.ones(2), ([0, 1], [1, 0])), shape=(n, n))
+    if fmt != "coo":
+        if fmt in ("csr", "csc"):  # their index pointer is O(n): use a size that fits in a test
+            n = 10**7
+            P = sp.coo_array((np.ones(2), ([0, 1], [1, 0])), shape=(n, n))
+        P = P.asformat(fmt)
+    with pytest.raises(InvalidChainError, match=rf"row 2 of P sums to 0\.0, not 1: it has no entries .*{n - 2} rows are empty"):
+        Chain(P)
+
+
+def test_empty_middle_row_of_a_full_matrix_is_named():
+    # nnz >= n, so the pigeonhole shortcut does not apply: the scan of the CSR copy finds it.
+    P = np.array([[0.5, 0.5, 0, 0], [0, 0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    for M in (P, sp.csr_array(P)):
+        with pytest.raises(InvalidChainError, match=r"row 1 of P sums to 0.0, not 1: it has no entries; 1 row\(s\) are off"):
+            Chain(M)
+
+
+def test_request_beyond_the_machine_memory_is_a_memory_budget_error():
+    # 10^10 states and 10^10 stored entries (views of one element, so this test allocates
+    # nothing): the canonical CSR copy would need about 500 GiB.
+    from metacot.errors import MemoryBudgetError
+
+    n = 10**10
+    zeros = np.broadcast_to(np.int64(0), (n,))
+    P = sp.coo_array((np.broadcast_to(1.0, (n,)), (zeros, zeros)), shape=(n, n))
+    with pytest.raises(MemoryBudgetError, match=r"a chain with 10000000000 states .* GiB available") as info:
+        Chain(P)
+    assert isinstance(info.value, MetacotError) and isinstance(info.value, MemoryError)
+
+
+@pytest.mark.parametrize("target", [True, 1.5, "2", object()])
+def test_target_of_the_wrong_type_is_a_metacot_error(target):
+    from metacot.errors import ArgumentTypeError
+
+    with pytest.raises((ArgumentTypeError, InvalidChainError), match="target") as info:
+        Chain(GOOD, target=target)
+    assert isinstance(info.value, MetacotError)
+
+
+def test_target_true_names_the_rule():
+    from metacot.errors import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match=r"target must be a state index \(int\) or an iterable of state indices, got True"):
+        Chain(GOOD, target=True)
+
+
+@pytest.mark.parametrize("start", [1.0, np.float64(0.0), "0", [0.5, 0.5], [[1, 0, 0]], object()])
+def test_start_of_the_wrong_kind_says_what_a_start_is(start):
+    with pytest.raises(InvalidChainError, match=r"start must be an int state index or a distribution of shape \(3,\)"):
+        Chain(GOOD, start=start)
+
+
+def test_ragged_matrix_is_an_invalid_chain():
+    with pytest.raises(InvalidChainError, match="2-D numeric matrix"):
+        Chain([[1.0], [0.5, 0.5]])

@@ -255,3 +255,19 @@ def test_hitting_times_backend_names():
         # Without CuPy the GPU solver refuses clearly instead of falling back silently.
         with pytest.raises(BackendUnavailableError):
             exact.hitting_times(c, backend="cuda")
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda c: exact.hitting_time_moments(c, order=1.5), "order must be an int"),
+        (lambda c: exact.hitting_time_moments(c, order=0), "order must be an int >= 1"),
+        (lambda c: exact.hitting_time_distribution(c, t_max="5"), "t_max must be an int >= 0"),
+        (lambda c: exact.spectrum(c, k="2"), "k must be an int"),
+    ],
+)
+def test_argument_errors_are_metacot_errors(call, match):
+    from metacot.errors import MetacotError
+
+    with pytest.raises(MetacotError, match=match):
+        call(line_of_cliques(2, 4, 0.1))

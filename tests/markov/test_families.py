@@ -175,3 +175,34 @@ def test_from_networkx_normalises_undirected_graphs_and_reports_bad_nodes():
 def test_sparse_input_to_chain_from_family_is_canonical():
     chain = line_of_cliques(2, 3, 0.5)
     assert chain.P.has_sorted_indices and sp.isspmatrix_csr(sp.csr_matrix(chain.P))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: line_of_cliques(2.5, 4, 0.1), "ArgumentTypeError", "K must be an int, got 2.5"),
+        (lambda: line_of_cliques(2, "4", 0.1), "ArgumentTypeError", "M must be an int"),
+        (lambda: line_of_cliques(2, 4, "0.1"), "ArgumentTypeError", "eps must be a number"),
+        (lambda: random_clusters(3, 4, 0.1, seed=-1), "InvalidArgumentError", r"seed must be in \[0, 2\*\*64\)"),
+        (lambda: random_clusters(3, 4, 0.1, seed=1.5), "ArgumentTypeError", "seed must be"),
+        (lambda: random_clusters(3, 4.0, 0.1), "ArgumentTypeError", "M must be an int"),
+        (lambda: random_clusters(3, [4.5, 4, 4], 0.1), "ArgumentTypeError", "M must be an int or a sequence of ints"),
+        (lambda: random_clusters(3, 4, None), "ArgumentTypeError", "eps must be a number"),
+        (lambda: random_clusters(3, 4, -0.1), "InvalidChainError", "eps must be a positive finite number"),
+        (lambda: random_clusters(3, 4, 0.1, density=1.5), "InvalidArgumentError", r"density must lie in \[0, 1\]"),
+        (lambda: random_clusters(3, 4, 0.1, kind=["er"]), "InvalidChainError", "kind must be one of"),
+        (lambda: random_clusters(3, 4, 0.1, n_out=1.0), "ArgumentTypeError", "n_out must be an int"),
+    ],
+)
+def test_family_argument_types_are_metacot_errors(call, error, match):
+    import metacot.errors as errors
+
+    with pytest.raises(getattr(errors, error), match=match) as info:
+        call()
+    assert isinstance(info.value, errors.MetacotError)
+
+
+def test_a_generator_seed_gives_the_same_chain_as_its_draws():
+    a = random_clusters(3, 8, 0.1, seed=np.random.default_rng(4))
+    b = random_clusters(3, 8, 0.1, seed=np.random.default_rng(4))
+    assert (a.P != b.P).nnz == 0

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import metacot.markov.pcca as pcca
+import metacot.markov.invariant_subspace as subspace
+import metacot.markov.memberships as memberships
 from metacot.errors import InvalidChainError, MetacotError
 from metacot.markov.chain import Chain
 from metacot.markov.pcca import MetastableSets, metastable_sets
@@ -109,7 +110,7 @@ def reference(name: str):
 def path(request, monkeypatch):
     """Run on the dense Schur path or force the ARPACK path on these small chains."""
     if request.param == "arpack":
-        monkeypatch.setattr(pcca, "_DENSE_MAX", 0)
+        monkeypatch.setattr(subspace, "_DENSE_MAX", 0)
     return request.param
 
 
@@ -269,11 +270,11 @@ def fuzzy_large():
 def test_active_rows_from_the_hull_give_the_same_optimum(monkeypatch):
     P, labels = fuzzy_large()
     pruned = metastable_sets(P, 4)
-    assert pcca._initial_rows(pruned.X[:, 1:], pruned.A).size < P.shape[0] // 10
+    assert memberships._initial_rows(pruned.X[:, 1:], pruned.A).size < P.shape[0] // 10
     assert pruned.crispness > metastable_sets(P, 4, optimize=False).crispness + 0.01
-    monkeypatch.setattr(pcca, "_ACTIVE_MIN_ROWS", 10**9)  # every row, every evaluation
+    monkeypatch.setattr(memberships, "_ACTIVE_MIN_ROWS", 10**9)  # every row, every evaluation
     full = metastable_sets(P, 4)
-    assert pcca._initial_rows(full.X[:, 1:], full.A).size == P.shape[0]
+    assert memberships._initial_rows(full.X[:, 1:], full.A).size == P.shape[0]
     # the hull vertices give exactly the same objective, hence the same Nelder-Mead path
     np.testing.assert_allclose(pruned.A, full.A, atol=1e-12)
     relabelling(pruned.assignment, labels)
@@ -281,13 +282,13 @@ def test_active_rows_from_the_hull_give_the_same_optimum(monkeypatch):
 
 def test_active_rows_without_hull_are_completed_by_the_check(monkeypatch):
     P, labels = fuzzy_large()
-    monkeypatch.setattr(pcca, "_ACTIVE_MIN_ROWS", 10**9)
+    monkeypatch.setattr(memberships, "_ACTIVE_MIN_ROWS", 10**9)
     full = metastable_sets(P, 4)
     monkeypatch.undo()
-    monkeypatch.setattr(pcca, "_HULL_MAX_DIM", 0)  # start from extreme rows along directions
+    monkeypatch.setattr(memberships, "_HULL_MAX_DIM", 0)  # start from extreme rows along directions
     sizes = []
-    original = pcca._nelder_mead
-    monkeypatch.setattr(pcca, "_nelder_mead", lambda Y, *a: sizes.append(len(Y)) or original(Y, *a))
+    original = memberships._nelder_mead
+    monkeypatch.setattr(memberships, "_nelder_mead", lambda Y, *a: sizes.append(len(Y)) or original(Y, *a))
     ms = metastable_sets(P, 4)
     # a few extreme rows first; the check against all rows then adds the rows that undercut them
     assert len(sizes) >= 2 and sizes[0] < 50 < sizes[-1] < P.shape[0]
@@ -305,10 +306,10 @@ def test_exactly_defective_eigenvalues(monkeypatch, dense_max):
     Eigenvectors are then (nearly) parallel; the ARPACK path must still deliver the invariant
     subspace (it is polished by orthogonal iteration) and agree with the dense Schur path.
     """
-    monkeypatch.setattr(pcca, "_DENSE_MAX", dense_max)
+    monkeypatch.setattr(subspace, "_DENSE_MAX", dense_max)
     polished = []
-    original = pcca._orthogonal_iteration
-    monkeypatch.setattr(pcca, "_orthogonal_iteration", lambda *a: polished.append(1) or original(*a))
+    original = subspace._orthogonal_iteration
+    monkeypatch.setattr(subspace, "_orthogonal_iteration", lambda *a: polished.append(1) or original(*a))
     K, M, eps = 4, 60, 1e-3
     block = _cluster(M, 4, np.random.default_rng(5)).toarray()
     P = np.kron(np.eye(K), block)
@@ -467,3 +468,9 @@ def test_property_feasible_partition_of_unity(K, M, eps, meta, d, seed):
     np.testing.assert_array_equal(allstates, np.arange(n))
     np.testing.assert_allclose(ms.coarse_P.sum(axis=1), 1.0, atol=1e-10)
     assert 0.0 < ms.crispness <= K + 1e-9
+
+
+def test_eta_that_is_no_vector_is_an_invalid_chain_error():
+    P, _ = case("cycle")
+    with pytest.raises(InvalidChainError, match="eta must be a positive vector"):
+        metastable_sets(P, 2, eta="abc")
