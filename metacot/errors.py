@@ -137,5 +137,12 @@ class CudaUnavailableError(MissingDependencyError, BackendUnavailableError):
     """
 
 
+class SolverError(MetacotError, RuntimeError):
+    """An exact quantity exists but cannot be computed in float64 (it overflows, or a rate underflows).
+
+    Also a :class:`RuntimeError`, which is what SciPy's singular-factor error was.
+    """
+
+
 class ConvergenceError(MetacotError, RuntimeError):
     """MCMC output failed a convergence check (:math:`\\hat R`, effective sample size or divergences)."""

@@ -226,3 +226,12 @@ def test_keep_refuses_unlabelled_steps_and_fit_names_the_formats(tmp_path, capsy
     assert main(["fit", str(junk), "-o", str(tmp_path / "g.json")]) == 2
     line = _one_line_error(capsys)
     assert "metacot trace JSONL" in line and "ReasoningFlow" in line
+
+
+def test_hitting_time_at_extreme_eps_is_exact_or_one_line(capsys):
+    # (K-1)(M/eps+1)+M = 4e300 is representable: the carried rates give it exactly.
+    assert main(["hitting-time", "line_of_cliques", "--K", "2", "--M", "4", "--eps", "1e-300"]) == 0
+    assert "exact E[tau] = 4e+300" in capsys.readouterr().out
+    # 4e308 overflows float64: one line, no traceback.
+    assert main(["hitting-time", "line_of_cliques", "--K", "2", "--M", "4", "--eps", "1e-308"]) == 2
+    assert "overflows" in _one_line_error(capsys)

@@ -24,10 +24,10 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from metacot._checks import positive_int
-from metacot.errors import ArgumentTypeError, InvalidChainError, UnknownBackendError
+from metacot.errors import ArgumentTypeError, InvalidChainError, SolverError, UnknownBackendError
 from metacot.markov.chain import Chain, as_state_set
 from metacot.markov.reach import closed_classes, hitting_classes, reaches, target_states
-from metacot.markov.solvers import MMatrixLU, SolverError, leak_split, solve_pinned
+from metacot.markov.solvers import MMatrixLU, leak_split, solve_pinned
 
 __all__ = [
     "HittingTimeDistribution",

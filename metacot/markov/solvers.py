@@ -54,7 +54,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numba import njit
 
-from metacot.errors import MetacotError
+from metacot.errors import SolverError
 
 __all__ = ["MMatrixLU", "SolverError", "leak_split", "m_matrix", "solve_pinned"]
 
@@ -67,13 +67,6 @@ _PATTERN_EXCESS = 1e-10
 #: Largest accepted componentwise backward error of a solve (see :func:`backward_error`); the
 #: GTH-style solve reaches about 1e-15.
 _BACKWARD_TOL = 1e-9
-
-
-class SolverError(MetacotError, RuntimeError):
-    """An exact quantity exists but cannot be computed in float64 (it overflows, or a rate underflows).
-
-    Also a :class:`RuntimeError`, which is what SciPy's singular-factor error was.
-    """
 
 
 # --------------------------------------------------------------------------- the matrix

@@ -24,6 +24,7 @@ from metacot.errors import (
     UnknownBackendError,
     UnreachableTargetError,
 )
+from metacot.markov.budget import available_memory
 from metacot.markov.chain import Chain, as_state_set
 from metacot.simulation.kernels.alias import AliasTable, build_alias_table
 
@@ -129,23 +130,6 @@ def start_thresholds(mu: np.ndarray) -> tuple[np.ndarray, int]:
     T[big] = np.uint64(0xFFFFFFFFFFFFFFFF)
     T[last:] = np.uint64(0xFFFFFFFFFFFFFFFF)
     return T, last
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available without swapping (MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except Exception:
-        return None
 
 
 def memory_needed(n_states: int, nnz: int, n_walkers: int, max_steps: int, record_paths: bool,
