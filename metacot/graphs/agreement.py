@@ -78,6 +78,7 @@ def agreement(traces_a: Sequence[Trace], traces_b: Sequence[Trace]) -> dict[str,
 
     Examples
     --------
+    >>> from metacot.traces.core import Step
     >>> def tr(labels):
     ...     steps = tuple(Step("x", i, i + 1, b) for i, b in enumerate(labels))
     ...     return Trace("t", "q", steps, "x" * len(labels))
@@ -118,6 +119,7 @@ def confusion(
 
     Examples
     --------
+    >>> from metacot.traces.core import Step
     >>> t = Trace("t", "q", (Step("x", 0, 1, "deep"),), "x")
     >>> u = Trace("t", "q", (Step("x", 0, 1, "normal"),), "x")
     >>> int(confusion([t], [u]).loc["deep", "normal"])

@@ -88,6 +88,7 @@ class LLMJudgeLabeller:
 
     Examples
     --------
+    >>> from metacot.traces.core import Step
     >>> class Echo:  # a stand-in sampler that always answers "deep"
     ...     def complete_batch(self, requests): return ["Deep."] * len(requests)
     ...     def describe(self): return {"kind": "echo", "model": "echo"}
