@@ -143,10 +143,12 @@ def parse(d: Any, path: object = "<dict>") -> dict[str, Any]:
             if name == "marginal":
                 return check_vector(v, k, name)
             return check_matrix(v, k, name, **check)
-        except OverflowError:  # an integer too large for a float
-            raise GraphFormatError(path, name, "holds a number too large for a float") from None
         except InvalidArgumentError as e:
             raise GraphFormatError(path, name, str(e)) from None
+        except OverflowError:  # an integer too large for a float
+            raise GraphFormatError(path, name, "holds a number too large for a float") from None
+        except ValueError:  # rows of different lengths
+            raise GraphFormatError(path, name, "is ragged: its rows have different lengths") from None
 
     out: dict[str, Any] = {
         "states": states_t,
