@@ -24,6 +24,15 @@ from metacot.traces.core import Trace
 
 LEVEL = 0.95
 SEED = 0
+#: M5's t-SNE settings, so that M9 maps traces exactly as M5 does. M5's per-trace statistics
+#: (``m5.per_trace``, ``m5.summarise``) are used through this module only: the one place to change
+#: when they move into the library.
+PERPLEXITY, TSNE_SEED = m5.PERPLEXITY, m5.SEED
+
+
+def m5_summary(parts: list[dict]) -> dict:
+    """M5's own summary of the per-trace tables of :func:`geo_parts`."""
+    return m5.summarise([p["table"] for p in parts], [p["vols"] for p in parts])
 
 
 def geometry_subset(traces: Sequence[Trace], per_group: int, steps: tuple[int, int]) -> list[int]:
@@ -184,7 +193,7 @@ def geometry_shift(orig: list[dict], new: list[dict], *, n_boot: int, seed: int 
         row[f"d_{k}_lo"], row[f"d_{k}_hi"] = float(lo), float(hi)
         row[k] = b[k]
     # M5's direction checks on the transformed coordinates, from M5's own summary.
-    row["m5_checks"] = checks_text(m5.summarise([p["table"] for p in new], [p["vols"] for p in new]))
+    row["m5_checks"] = checks_text(m5_summary(new))
     return row
 
 

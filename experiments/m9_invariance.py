@@ -65,11 +65,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import m5_geometry as m5
 from experiments._common import Claim, from_claim, output_dir, write
 from experiments._invariance import (
     LEVEL,
+    PERPLEXITY,
     SEED,
+    TSNE_SEED,
     Embeddings,
     boot_mean,
     checks_text,
@@ -78,6 +79,7 @@ from experiments._invariance import (
     geometry_shift,
     geometry_subset,
     jitter,
+    m5_summary,
     semantic_shift,
     semantic_stats,
 )
@@ -271,12 +273,12 @@ def teacher_rows(quick: bool, emb: Embeddings, log: dict) -> tuple[list[dict], d
     names = sorted({T[i].problem for i in sub})
     problems = dict(zip(names, emb.texts(names)))
 
-    def embed_and_map(traces: Sequence[Trace], seed: int = m5.SEED) -> tuple[list, list, list]:
+    def embed_and_map(traces: Sequence[Trace], seed: int = TSNE_SEED) -> tuple[list, list, list]:
         t0 = time.perf_counter()
         E = emb.traces(traces)
         log["seconds_embed"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        Y = [geo.to_trace_units(geo.tsne_3d(e, perplexity=m5.PERPLEXITY, seed=seed, max_iter=max_iter)) for e in E]
+        Y = [geo.to_trace_units(geo.tsne_3d(e, perplexity=PERPLEXITY, seed=seed, max_iter=max_iter)) for e in E]
         log["seconds_tsne"] += time.perf_counter() - t0
         beh = [[s.behaviour.value for s in t.steps] for t in traces]
         return E, geo_parts(Y, beh), [semantic_stats(e, problems[t.problem]) for e, t in zip(E, traces)]
@@ -287,7 +289,7 @@ def teacher_rows(quick: bool, emb: Embeddings, log: dict) -> tuple[list[dict], d
     split_half = float(np.nanmean([s["split_half"] for s in sem0]))
     floor_rf = resample_floor(T, n_boot=n_boot)
     floor_kw = resample_floor(T_kw, n_boot=n_boot)
-    s0 = m5.summarise([p["table"] for p in geo0], [p["vols"] for p in geo0])
+    s0 = m5_summary(geo0)
 
     rows = [{
         "row": "original", "set": "teacher traces", "units": "steps", "n_traces": len(T), "steps_kept": 1.0,
@@ -297,7 +299,7 @@ def teacher_rows(quick: bool, emb: Embeddings, log: dict) -> tuple[list[dict], d
     }]
     # Noise floor: graphs from resampled traces; geometry from slightly perturbed embeddings.
     t0 = time.perf_counter()
-    Y1 = [geo.to_trace_units(geo.tsne_3d(jitter(e, JITTER_COS, seed=1 + k), perplexity=m5.PERPLEXITY, seed=m5.SEED,
+    Y1 = [geo.to_trace_units(geo.tsne_3d(jitter(e, JITTER_COS, seed=1 + k), perplexity=PERPLEXITY, seed=TSNE_SEED,
                                          max_iter=max_iter)) for k, e in enumerate(E0)]
     log["seconds_tsne"] += time.perf_counter() - t0
     geo1 = geo_parts(Y1, [[s.behaviour.value for s in t.steps] for t in orig_sub])
