@@ -39,6 +39,8 @@ __all__ = ["PyMCFit", "SourceData", "as_prior", "as_source_data", "fit_pymc", "s
 
 @dataclass(frozen=True)
 class SourceData:
+    """One source as the PyMC fits read it: whole counts, the tally behind them, labeller and model names."""
+
     counts: np.ndarray  # float64 (k, k), integer-valued
     tally: TransitionTally | None
     labeller: str | None
@@ -115,6 +117,7 @@ def as_source_data(x: Any, states: tuple[Behaviour, ...], labeller: Any, where: 
 
 
 def as_prior(prior: Any, k: int, name: str) -> np.ndarray:
+    """A scalar or ``(k, k)`` Dirichlet concentration as a ``(k, k)`` array, every entry finite and > 0."""
     a0 = np.asarray(prior, dtype=np.float64)
     if a0.ndim == 0:
         a0 = np.full((k, k), float(a0))
@@ -128,8 +131,8 @@ def as_prior(prior: Any, k: int, name: str) -> np.ndarray:
     return a0
 
 
-
 def tally_extra(t: TransitionTally | None) -> dict[str, int]:
+    """Trace, step, unlabelled-step and skipped-pair counts of a tally, for provenance (empty without one)."""
     if t is None:
         return {}
     return {"n_traces": t.n_traces, "n_steps": t.n_steps, "n_unlabelled": t.n_unlabelled,
@@ -137,12 +140,12 @@ def tally_extra(t: TransitionTally | None) -> dict[str, int]:
 
 
 def step_marginal(t: TransitionTally | None) -> np.ndarray | None:
+    """The behaviour frequencies of the steps of a tally, ``None`` when only counts were given."""
     # Counts alone do not give the step frequencies (a trace's first or last step is missing from
     # one side of the transitions), so the marginal is known only when traces were given.
     if t is None or t.step_counts.sum() == 0:
         return None
     return t.marginal
-
 
 
 # --------------------------------------------------------------------------------- one source

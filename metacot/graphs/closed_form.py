@@ -51,6 +51,7 @@ def row_normalise(N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def as_counts(counts: Any) -> np.ndarray:
+    """``counts`` as a non-empty square float matrix of finite non-negative numbers."""
     N = np.asarray(counts, dtype=np.float64)
     if N.ndim != 2 or N.shape[0] != N.shape[1] or N.shape[0] == 0:
         raise InvalidArgumentError(f"counts must be a square (k, k) matrix, got shape {N.shape}")

@@ -8,10 +8,10 @@ row, how tightly they scatter. That tightness, the concentration :math:`\kappa_i
 are pooled; small :math:`\kappa_i` means the sources disagree on that row beyond what their counts
 can explain by chance, i.e. they are structurally incompatible there.
 
-* :func:`fit_pymc` (:mod:`metacot.graphs.bayes`) -- one source: independent Dirichlet priors on the rows and a multinomial
-  likelihood per row, sampled with NUTS. The exact answer is known in closed form
-  (:func:`metacot.graphs.fit.fit_dirichlet`), so this fit is the check that the sampling machinery is
-  right.
+* :func:`fit_pymc` (:mod:`metacot.graphs.bayes`) -- one source: independent Dirichlet priors on
+  the rows and a multinomial likelihood per row, sampled with NUTS. The exact answer is known in
+  closed form (:func:`metacot.graphs.closed_form.fit_dirichlet`), so this fit is the check that the
+  sampling machinery is right.
 * :func:`fit_hierarchical` -- many sources: per row a population mean :math:`m_i` and a
   concentration :math:`\kappa_i`; every source's row is a draw :math:`\mathrm{Dir}(\kappa_i m_i)`.
   Returns per-source graphs, the population graph, the posterior of :math:`\kappa` and
@@ -20,7 +20,8 @@ can explain by chance, i.e. they are structurally incompatible there.
   :attr:`~metacot.traces.core.Trace.source_model`.
 
 The sampler settings and convergence diagnostics are those of :mod:`metacot.graphs.nuts`; the
-names of :mod:`~metacot.graphs.bayes` and :mod:`~metacot.graphs.nuts` are re-exported here.
+public names of :mod:`~metacot.graphs.bayes` and :mod:`~metacot.graphs.nuts` that users took
+from this module are re-exported here.
 
 PyMC and ArviZ are optional (``pip install metacot[bayes]``) and imported only when a fit runs.
 PyTensor compiles the model to C on first use (about 25-50 s on a cold cache, under a second
@@ -32,7 +33,6 @@ Examples
 >>> fit.mean.round(2).tolist()                                               # doctest: +SKIP
 [[0.74, 0.26], [0.27, 0.73]]
 """
-
 
 from __future__ import annotations
 
