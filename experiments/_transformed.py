@@ -12,8 +12,9 @@
   served model instead, set ``METACOT_SUMMARY_BASE_URL`` (an OpenAI-compatible ``/v1`` endpoint)
   and ``METACOT_SUMMARY_MODEL``.
 * :func:`graph_shift`: Dirichlet(1) graphs of the originals and their transformed copies compared
-  with a **paired** trace bootstrap (:func:`metacot.graphs.graph.compare` with ``paired=True``);
-  :func:`paired_js_difference`: whether one transformation moves the graph further than another.
+  with a **paired** trace bootstrap (:func:`metacot.graphs.comparison.compare` with ``paired=True``);
+  :func:`paired_js_difference`: whether one transformation moves the graph further than another,
+  on the same trace bootstrap (:mod:`metacot.graphs.comparison`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ import numpy as np
 from experiments._molecular import TEACHERS, annotated, cached_traces, comparison_columns
 from metacot import label
 from metacot import transforms as tf
-from metacot.graphs.fit import fit_graph, per_trace_counts
-from metacot.graphs.graph import compare, comparison_stats
+from metacot.errors import InvalidArgumentError
+from metacot.graphs.closed_form import fit_dirichlet
+from metacot.graphs.comparison import bootstrap_graphs, bootstrap_weights, compare, comparison_stats
+from metacot.graphs.counts import per_trace_counts
+from metacot.graphs.fit import fit_graph
 from metacot.traces.core import Trace
 
 #: The paper's "about 45% fewer tokens" of summarised private-model thinking, as a kept share.
@@ -174,13 +178,13 @@ def graph_shift(original: Sequence[Trace], transformed: Sequence[Trace], *, n_bo
 def dirichlet_graphs(C: np.ndarray, W: np.ndarray | None = None, prior: float = 1.0) -> np.ndarray:
     """Dirichlet(``prior``) posterior-mean graphs of per-trace counts ``C`` (n, k, k).
 
-    Pooled plainly (one graph), or with trace weights ``W`` (B, n) -- one graph per bootstrap
-    replicate, since resampling traces with replacement is multinomial weighting.
+    Pooled plainly (one graph, :func:`metacot.graphs.closed_form.fit_dirichlet`), or with trace
+    weights ``W`` (B, n) -- one graph per bootstrap replicate, refitted by the package's trace
+    bootstrap (:func:`metacot.graphs.comparison.bootstrap_graphs`).
     """
-    n, k, _ = C.shape
-    N = C.sum(axis=0) if W is None else (W @ C.reshape(n, k * k)).reshape(W.shape[0], k, k)
-    N = N + prior
-    return N / N.sum(axis=-1, keepdims=True)
+    if W is None:
+        return fit_dirichlet(C.sum(axis=0), prior).mean
+    return bootstrap_graphs(C, W, prior)[0]
 
 
 def paired_js_difference(original: Sequence[Trace], a: Sequence[Trace], controls: Sequence[Sequence[Trace]], *,
@@ -188,7 +192,8 @@ def paired_js_difference(original: Sequence[Trace], a: Sequence[Trace], controls
     """JS(original, a) − JS(original, control): the point and a paired bootstrap interval.
 
     Mean row JS of Dirichlet(1) graphs. Trace ``t`` of ``a`` and of every control set derives from
-    trace ``t`` of ``original``, and each replicate draws the same trace indices for all of them.
+    trace ``t`` of ``original``, and each replicate draws the same trace indices for all of them
+    (one set of weights from :func:`metacot.graphs.comparison.bootstrap_weights`).
     ``controls`` holds one set, or several draws of a random control (seeds): the point averages
     over them and replicate ``b`` uses draw ``b mod len(controls)``, so the interval carries the
     control's own randomness as well as the trace sampling.
@@ -197,18 +202,18 @@ def paired_js_difference(original: Sequence[Trace], a: Sequence[Trace], controls
     Ca = per_trace_counts(a).astype(np.float64)
     Cc = np.stack([per_trace_counts(c).astype(np.float64) for c in controls])
     if not C0.shape[0] == Ca.shape[0] == Cc.shape[1]:
-        raise ValueError("paired_js_difference needs trace sets of equal length (one transformed copy per trace)")
+        raise InvalidArgumentError(
+            "paired_js_difference needs trace sets of equal length (one transformed copy per trace)")
 
     def js(Pa: np.ndarray, Pb: np.ndarray) -> np.ndarray:
         return comparison_stats(Pa, Pb)["js_mean"]
 
     P0 = dirichlet_graphs(C0)
     point = float(js(P0, dirichlet_graphs(Ca)) - np.mean([js(P0, dirichlet_graphs(c)) for c in Cc]))
-    n = C0.shape[0]
-    W = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    W = bootstrap_weights(C0.shape[0], n_boot, seed)
     R0 = dirichlet_graphs(C0, W)
     # Replicate b pools control draw b mod len(controls) with the replicate's trace weights.
-    Nc = np.einsum("bt,btij->bij", W, Cc[np.arange(n_boot) % len(Cc)]) + 1.0
-    reps = js(R0, dirichlet_graphs(Ca, W)) - js(R0, Nc / Nc.sum(axis=-1, keepdims=True))
+    Rc = dirichlet_graphs(Cc[np.arange(n_boot) % len(Cc)], W)
+    reps = js(R0, dirichlet_graphs(Ca, W)) - js(R0, Rc)
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
     return point, float(lo), float(hi)

@@ -18,18 +18,17 @@ import time
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
+from experiments._labellings import labellings as labellings_of
 from experiments._molecular import (
     SOURCES,
     TEACHERS,
     by_source,
     comparison_columns,
-    judge_subsample,
-    labelled,
     pair_kind,
 )
 from metacot import label
+from metacot.graphs.comparison import compare
 from metacot.graphs.fit import fit_graph
-from metacot.graphs.graph import compare
 
 CLAIM = Claim(
     id="M1",
@@ -51,16 +50,6 @@ CLAIM = Claim(
         "teacher–teacher r exceeds the mean teacher–instruction r. Other labellers are reported, not judged."
     ),
 )
-
-
-def _labellings(quick: bool, results) -> dict[str, list]:
-    sub = judge_subsample(quick)
-    return {
-        "reasoningflow": labelled("reasoningflow", quick, results),
-        "keyword": labelled("keyword", quick, results),
-        "llm-judge (subsample)": labelled("llm-judge", quick, results),
-        "reasoningflow (subsample)": label.label_traces(sub, label.ReasoningFlowLabeller()),
-    }
 
 
 def agreement_table(labellings: dict[str, list]) -> pd.DataFrame:
@@ -127,7 +116,7 @@ def _figure(data: pd.DataFrame):
 def run(quick: bool = False, results=None) -> dict:
     started = time.perf_counter()
     out = output_dir(CLAIM.id, results)
-    labellings = _labellings(quick, out.parent)
+    labellings = labellings_of(quick, out.parent)
     data = similarity_table(labellings, n_boot=200 if quick else 1000)
     agree = agreement_table(labellings)
     agree.to_csv(out / "labeller_agreement.csv", index=False)

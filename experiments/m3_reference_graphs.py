@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
+from experiments._labellings import labellings
 from experiments._molecular import REFERENCE_OF, TEACHERS, by_source, comparison_columns
-from experiments.m1_teacher_similarity import _labellings
 from metacot.behaviours import BEHAVIOURS
+from metacot.graphs.comparison import compare
 from metacot.graphs.fit import fit_graph
-from metacot.graphs.graph import compare, reference
+from metacot.graphs.reference_graphs import reference
 
 CLAIM = Claim(
     id="M3",
@@ -65,7 +66,7 @@ def run(quick: bool = False, results=None) -> dict:
     out = output_dir(CLAIM.id, results)
     n_boot = 200 if quick else 1000
     rows, primary_graphs = [], {}
-    for lab, traces in _labellings(quick, out.parent).items():
+    for lab, traces in labellings(quick, out.parent).items():
         groups = by_source(traces)
         for teacher in TEACHERS:
             g = fit_graph(groups[teacher], method="dirichlet", prior=1.0)

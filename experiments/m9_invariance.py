@@ -65,9 +65,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import m5_geometry as m5
 from experiments._common import Claim, from_claim, output_dir, write
-from experiments._molecular import TEACHERS
+from experiments._invariance import (
+    LEVEL,
+    PERPLEXITY,
+    SEED,
+    TSNE_SEED,
+    Embeddings,
+    boot_mean,
+    checks_text,
+    contrasts,
+    geo_parts,
+    geometry_shift,
+    geometry_subset,
+    jitter,
+    m5_summary,
+    semantic_shift,
+    semantic_stats,
+)
 from experiments._transformed import (
     CHUNK_WORDS,
     CHUNK_WORDS_QUICK,
@@ -83,8 +98,9 @@ from experiments._transformed import (
 from metacot import geometry as geo
 from metacot import label
 from metacot import transforms as tf
-from metacot.graphs.fit import per_trace_counts
-from metacot.graphs.graph import comparison_stats
+from metacot.errors import InvalidArgumentError
+from metacot.graphs.comparison import bootstrap_weights, comparison_stats
+from metacot.graphs.counts import per_trace_counts
 from metacot.traces.core import Trace, segment
 
 CLAIM = Claim(
@@ -141,44 +157,12 @@ N_BOOT, N_BOOT_QUICK = 1000, 200
 N_BOOT_GEO, N_BOOT_GEO_QUICK = 300, 50
 #: t-SNE iterations in quick mode (scikit-learn's minimum): a smoke test, not a measurement.
 TSNE_ITER_QUICK = 250
-LEVEL = 0.95
-SEED = 0
 
 SUMMARY_ROW = "summarise (SmolLM2-135M), sentence units"
 
 # ----------------------------------------------------------------------------------------------
 # helpers on traces
 # ----------------------------------------------------------------------------------------------
-
-
-def geometry_subset(traces: Sequence[Trace], per_group: int, steps: tuple[int, int]) -> list[int]:
-    """Indices of ``per_group`` traces of each (teacher, domain) with ``steps[0] <= len <= steps[1]``.
-
-    Candidates are sorted by (length, id) and taken at evenly spaced ranks, so the subset spans the
-    length window and a rerun draws the same traces. Grouping by domain matters: AIME traces are
-    much longer than essay traces, and a length window alone would leave out most of them.
-    """
-    picked: list[int] = []
-    groups = sorted({(t.source_model, str(t.metadata.get("domain"))) for t in traces if t.source_model in TEACHERS},
-                    key=lambda g: (TEACHERS.index(g[0]), g[1]))
-    for model, domain in groups:
-        cand = sorted((i for i, t in enumerate(traces) if t.source_model == model
-                       and str(t.metadata.get("domain")) == domain and steps[0] <= len(t) <= steps[1]),
-                      key=lambda i: (len(traces[i]), traces[i].trace_id))
-        if not cand:
-            continue
-        ranks = np.unique(np.linspace(0, len(cand) - 1, min(per_group, len(cand))).round().astype(int))
-        picked += [cand[r] for r in ranks]
-    return sorted(picked)
-
-
-def jitter(E: np.ndarray, cos: float, seed: int) -> np.ndarray:
-    """Turn every unit row of ``E`` to cosine ``cos`` with itself, towards a random orthogonal direction."""
-    rng = np.random.default_rng(seed)
-    U = rng.normal(size=E.shape)
-    U -= np.einsum("ij,ij->i", U, E)[:, None] * E  # orthogonal to each row
-    U /= np.linalg.norm(U, axis=1, keepdims=True)
-    return cos * E + math.sqrt(1 - cos**2) * U
 
 
 def sentences(trace: Trace) -> Trace:
@@ -197,7 +181,7 @@ def keep_sentences(trace: Trace, m: int, how: str, seed: int) -> Trace:
     elif how == "random":
         idx = sorted(int(i) for i in np.random.default_rng(seed).choice(n, size=m, replace=False))
     else:
-        raise ValueError(f"how must be 'random' or 'first', got {how!r}")
+        raise InvalidArgumentError(f"how must be 'random' or 'first', got {how!r}")
     return tf.make_trace([trace.steps[i].text for i in idx], None, trace_id=trace.trace_id, problem=trace.problem,
                          source_model=trace.source_model, metadata=dict(trace.metadata))
 
@@ -217,11 +201,6 @@ def other_problem(traces: Sequence[Trace], i: int) -> int | None:
 # ----------------------------------------------------------------------------------------------
 
 
-def _weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
-    # Resampling n traces with replacement = multinomial trace weights (as metacot.graphs.graph.compare does).
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
-
-
 def resample_floor(traces: Sequence[Trace], *, n_boot: int, seed: int = SEED) -> dict:
     """How far a graph moves when the traces are merely resampled: the noise floor of a shift.
 
@@ -231,7 +210,7 @@ def resample_floor(traces: Sequence[Trace], *, n_boot: int, seed: int = SEED) ->
     """
     C = per_trace_counts(traces).astype(np.float64)
     P0 = dirichlet_graphs(C)
-    Pb = dirichlet_graphs(C, _weights(np.random.default_rng(seed), C.shape[0], n_boot))
+    Pb = dirichlet_graphs(C, bootstrap_weights(C.shape[0], n_boot, seed))
     s = comparison_stats(np.broadcast_to(P0, Pb.shape), Pb)
     row = {}
     for name, key in (("pearson", "pearson"), ("pearson_offdiag", "pearson_offdiag"), ("js_mean", "js_mean")):
@@ -255,160 +234,6 @@ def _graph_cols(prefix: str, g: dict, removed: Sequence[str] = ()) -> dict:
 # ----------------------------------------------------------------------------------------------
 # semantics and geometry
 # ----------------------------------------------------------------------------------------------
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
-def semantic_stats(E: np.ndarray, problem: np.ndarray) -> dict[str, float]:
-    """Per-trace semantic summaries of unit step embeddings ``E`` (n, d) and the problem's embedding.
-
-    ``centroid`` (unit mean vector), ``relevance`` (mean cosine to the problem), ``coherence``
-    (mean cosine of consecutive steps), ``excess`` (coherence minus the mean cosine over all step
-    pairs: how much more alike neighbours are than any two steps), ``split_half`` (cosine of the
-    centroids of the even and the odd steps).
-    """
-    n = E.shape[0]
-    out = {"centroid": _unit(E.mean(axis=0)), "relevance": float((E @ problem).mean())}
-    if n >= 2:
-        G = E @ E.T
-        coh = float(np.einsum("ij,ij->i", E[1:], E[:-1]).mean())
-        allpairs = float((G.sum() - np.trace(G)) / (n * (n - 1)))
-        out |= {"coherence": coh, "excess": coh - allpairs,
-                "split_half": float(_unit(E[0::2].mean(axis=0)) @ _unit(E[1::2].mean(axis=0)))}
-    else:
-        out |= {"coherence": math.nan, "excess": math.nan, "split_half": math.nan}
-    return out
-
-
-def _boot_mean(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> tuple[float, float, float]:
-    """Mean of per-trace values (NaNs left out) with a percentile bootstrap interval over traces."""
-    x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    reps = x[rng.integers(x.size, size=(n_boot, x.size))].mean(axis=1)
-    lo, hi = np.quantile(reps, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return float(x.mean()), float(lo), float(hi)
-
-
-def semantic_shift(orig: list[dict], new: list[dict], *, n_boot: int, seed: int = SEED,
-                   aligned: list[np.ndarray] | None = None) -> dict:
-    """Content, relevance and order of transformed traces against their originals (paired per trace).
-
-    ``aligned``: per trace, the cosine of each step to the step it replaced (only for
-    transformations that keep every position, e.g. keyword replacement and swap).
-    """
-    rng = np.random.default_rng(seed)
-    content = np.array([float(a["centroid"] @ b["centroid"]) for a, b in zip(orig, new)])
-    d_rel = np.array([b["relevance"] - a["relevance"] for a, b in zip(orig, new)])
-    d_coh = np.array([b["coherence"] - a["coherence"] for a, b in zip(orig, new)])
-    row = {"sem_traces": len(orig)}
-    for name, x in (("content_cos", content), ("d_relevance", d_rel), ("d_coherence", d_coh)):
-        row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _boot_mean(x, rng, n_boot)
-    ex_o = np.nanmean([a["excess"] for a in orig])
-    ex_n = np.nanmean([b["excess"] for b in new])
-    row["excess_kept"] = float(ex_n / ex_o) if ex_o > 0 else math.nan
-    row["step_cos"] = float(np.mean(np.concatenate(aligned))) if aligned else math.nan
-    return row
-
-
-#: M5's statistics as reported per row: the levels the paper quotes (deep locality, reflection
-#: re-attachment and return, exploration stride), M5's contrasts (own behaviour minus the other
-#: steps) and the median MEB volume ratios after/before.
-GEO_KEYS = ("locality_deep", "reattach_reflect", "return_reflect", "stride_explore", "locality_gap", "return_gap",
-            "reattach_gap", "stride_gap", "vol_ratio_reflect", "vol_ratio_explore")
-
-
-def _geo_parts(coords: list[np.ndarray], behs: list[list[str]]) -> list[dict]:
-    """Per-trace sufficient statistics of M5's pooled shares (so a bootstrap can re-pool them cheaply)."""
-    parts = []
-    for Y, bs in zip(coords, behs):
-        tab, vols = m5.per_trace(Y, bs, loc=geo.LOCALITY_THRESHOLD, clu=geo.CLUSTER_THRESHOLD, min_lag=1,
-                                 window=geo.WINDOW)
-        tab = tab[tab["step"] > 0]  # as in m5.summarise: step 0 has no jump
-        p: dict = {"table": tab, "vols": vols}
-        for col, b in (("local", "deep"), ("returned", "reflect"), ("reattached", "reflect"), ("jump", "explore")):
-            own = tab["behaviour"] == b
-            p[(col, b, True)] = (float(tab.loc[own, col].sum()), int(own.sum()))
-            p[(col, b, False)] = (float(tab.loc[~own, col].sum()), int((~own).sum()))
-        for b in ("reflect", "explore"):
-            ev = vols[b]
-            p[("ratio", b)] = ev[:, 2] / ev[:, 1] if ev.shape[0] else np.zeros(0)
-        parts.append(p)
-    return parts
-
-
-def _contrasts(parts: list[dict], idx: Sequence[int]) -> dict[str, float]:
-    """M5's pooled levels and contrasts over the traces ``idx`` (with repeats, for a bootstrap)."""
-
-    def share(col: str, b: str, own: bool) -> float:
-        s = sum(parts[i][(col, b, own)][0] for i in idx)
-        n = sum(parts[i][(col, b, own)][1] for i in idx)
-        return s / n if n else math.nan
-
-    out = {
-        "locality_deep": share("local", "deep", True),
-        "reattach_reflect": share("reattached", "reflect", True),
-        "return_reflect": share("returned", "reflect", True),
-        "stride_explore": share("jump", "explore", True),
-        "locality_gap": share("local", "deep", True) - share("local", "deep", False),
-        "return_gap": share("returned", "reflect", True) - share("returned", "reflect", False),
-        "reattach_gap": share("reattached", "reflect", True) - share("reattached", "reflect", False),
-        "stride_gap": share("jump", "explore", True) - share("jump", "explore", False),
-    }
-    for b in ("reflect", "explore"):
-        r = np.concatenate([parts[i][("ratio", b)] for i in idx]) if len(idx) else np.zeros(0)
-        out[f"vol_ratio_{b}"] = float(np.median(r)) if r.size else math.nan
-    return out
-
-
-def geometry_shift(orig: list[dict], new: list[dict], *, n_boot: int, seed: int = SEED) -> dict:
-    """Transformed minus original of M5's statistics, with a paired trace-bootstrap interval."""
-    n = len(orig)
-    rng = np.random.default_rng(seed)
-    a, b = _contrasts(orig, range(n)), _contrasts(new, range(n))
-    reps = []
-    for _ in range(n_boot):
-        idx = rng.integers(n, size=n)
-        ra, rb = _contrasts(orig, idx), _contrasts(new, idx)
-        reps.append([rb[k] - ra[k] for k in GEO_KEYS])
-    reps = np.array(reps)
-    row: dict = {"geo_traces": n}
-    for j, k in enumerate(GEO_KEYS):
-        row[f"d_{k}"] = b[k] - a[k]
-        col = reps[:, j]
-        col = col[np.isfinite(col)]
-        lo, hi = np.quantile(col, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if col.size >= 10 else (math.nan, math.nan)
-        row[f"d_{k}_lo"], row[f"d_{k}_hi"] = float(lo), float(hi)
-        row[k] = b[k]
-    # M5's direction checks on the transformed coordinates, from M5's own summary.
-    row["m5_checks"] = _checks_text(m5.summarise([p["table"] for p in new], [p["vols"] for p in new]))
-    return row
-
-
-def _checks_text(s: dict) -> str:
-    """M5's four direction checks as e.g. ``'a b c -'`` (letter: holds; '-': fails; '?': undefined)."""
-    vals = [s["locality_deep"] - s["locality_other"], s["return_reflect"] - s["return_other"],
-            s["stride_explore"] - s["stride_other"]]
-    marks = ["?" if not np.isfinite(v) else (c if v > 0 else "-") for v, c in zip(vals, "abc")]
-    vr, ve = s["vol_ratio_median_reflect"], s["vol_ratio_median_explore"]
-    marks.append("?" if not (np.isfinite(vr) and np.isfinite(ve)) else ("d" if vr < 1 < ve else "-"))
-    return " ".join(marks)
-
-
-class _Embeddings:
-    """Step and problem embeddings through M5's cached MiniLM embedder (one batch per call)."""
-
-    def __init__(self) -> None:
-        self.embedder = geo.CachedEmbedder(geo.SentenceEmbedder(batch_size=64), m5.cache_dir())
-
-    def traces(self, traces: Sequence[Trace]) -> list[np.ndarray]:
-        return m5.embed_traces(list(traces), self.embedder)
-
-    def texts(self, texts: Sequence[str]) -> np.ndarray:
-        return geo.embed(list(texts), self.embedder)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -437,7 +262,7 @@ def _classify(row: dict, floor_js: float, split_half: float, js_key: str = "rf_j
     }
 
 
-def teacher_rows(quick: bool, emb: _Embeddings, log: dict) -> tuple[list[dict], dict]:
+def teacher_rows(quick: bool, emb: Embeddings, log: dict) -> tuple[list[dict], dict]:
     """Rows for the original, the noise floor and every STANDARD transformation of all teacher traces."""
     n_boot = N_BOOT_QUICK if quick else N_BOOT
     n_boot_geo = N_BOOT_GEO_QUICK if quick else N_BOOT_GEO
@@ -448,15 +273,15 @@ def teacher_rows(quick: bool, emb: _Embeddings, log: dict) -> tuple[list[dict], 
     names = sorted({T[i].problem for i in sub})
     problems = dict(zip(names, emb.texts(names)))
 
-    def embed_and_map(traces: Sequence[Trace], seed: int = m5.SEED) -> tuple[list, list, list]:
+    def embed_and_map(traces: Sequence[Trace], seed: int = TSNE_SEED) -> tuple[list, list, list]:
         t0 = time.perf_counter()
         E = emb.traces(traces)
         log["seconds_embed"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        Y = [geo.to_trace_units(geo.tsne_3d(e, perplexity=m5.PERPLEXITY, seed=seed, max_iter=max_iter)) for e in E]
+        Y = [geo.to_trace_units(geo.tsne_3d(e, perplexity=PERPLEXITY, seed=seed, max_iter=max_iter)) for e in E]
         log["seconds_tsne"] += time.perf_counter() - t0
         beh = [[s.behaviour.value for s in t.steps] for t in traces]
-        return E, _geo_parts(Y, beh), [semantic_stats(e, problems[t.problem]) for e, t in zip(E, traces)]
+        return E, geo_parts(Y, beh), [semantic_stats(e, problems[t.problem]) for e, t in zip(E, traces)]
 
     orig_sub = [T[i] for i in sub]
     E0, geo0, sem0 = embed_and_map(orig_sub)
@@ -464,20 +289,20 @@ def teacher_rows(quick: bool, emb: _Embeddings, log: dict) -> tuple[list[dict], 
     split_half = float(np.nanmean([s["split_half"] for s in sem0]))
     floor_rf = resample_floor(T, n_boot=n_boot)
     floor_kw = resample_floor(T_kw, n_boot=n_boot)
-    s0 = m5.summarise([p["table"] for p in geo0], [p["vols"] for p in geo0])
+    s0 = m5_summary(geo0)
 
     rows = [{
         "row": "original", "set": "teacher traces", "units": "steps", "n_traces": len(T), "steps_kept": 1.0,
         "words_kept": 1.0, "rf_pearson": 1.0, "rf_js_mean": 0.0, "kw_pearson": 1.0, "kw_js_mean": 0.0, "kw_agreement": base_agree["agreement"], "kw_kappa": base_agree["kappa"],
         "sem_traces": len(sub), "content_cos": 1.0, "excess_kept": 1.0, "geo_traces": len(sub),
-        **_contrasts(geo0, range(len(sub))), "m5_checks": _checks_text(s0),
+        **contrasts(geo0, range(len(sub))), "m5_checks": checks_text(s0),
     }]
     # Noise floor: graphs from resampled traces; geometry from slightly perturbed embeddings.
     t0 = time.perf_counter()
-    Y1 = [geo.to_trace_units(geo.tsne_3d(jitter(e, JITTER_COS, seed=1 + k), perplexity=m5.PERPLEXITY, seed=m5.SEED,
+    Y1 = [geo.to_trace_units(geo.tsne_3d(jitter(e, JITTER_COS, seed=1 + k), perplexity=PERPLEXITY, seed=TSNE_SEED,
                                          max_iter=max_iter)) for k, e in enumerate(E0)]
     log["seconds_tsne"] += time.perf_counter() - t0
-    geo1 = _geo_parts(Y1, [[s.behaviour.value for s in t.steps] for t in orig_sub])
+    geo1 = geo_parts(Y1, [[s.behaviour.value for s in t.steps] for t in orig_sub])
     rows.append({
         "row": f"noise floor (graph: trace resamples; geometry: embeddings jittered to cos {JITTER_COS})",
         "set": "teacher traces",
@@ -513,7 +338,7 @@ def teacher_rows(quick: bool, emb: _Embeddings, log: dict) -> tuple[list[dict], 
     return rows, info
 
 
-def summary_rows(quick: bool, results: Path, emb: _Embeddings, log: dict) -> tuple[list[dict], dict]:
+def summary_rows(quick: bool, results: Path, emb: Embeddings, log: dict) -> tuple[list[dict], dict]:
     """Rows for the SmolLM2 summaries of the chunks and their sentence-level controls."""
     n_boot = N_BOOT_QUICK if quick else N_BOOT
     t0 = time.perf_counter()
@@ -586,7 +411,7 @@ def summary_rows(quick: bool, results: Path, emb: _Embeddings, log: dict) -> tup
     rng = np.random.default_rng(SEED)
     content_gap = np.array([float(sem_s[i]["centroid"] @ sem_c[i]["centroid"])
                             - float(sem_a[i]["centroid"] @ sem_c[i]["centroid"]) for i in keep])
-    gap = _boot_mean(content_gap, rng, n_boot)
+    gap = boot_mean(content_gap, rng, n_boot)
     shares = {}
     for nm, xs in (("chunk", Cs), ("summary", Ss), ("random control", ctrl["random"]), ("first control", ctrl["first"])):
         labs = [s.behaviour.value for t in xs for s in t.steps]
@@ -618,7 +443,7 @@ def table(quick: bool = False, results: Path | None = None, include_summary: boo
     from experiments._common import RESULTS
 
     log = {"seconds_embed": 0.0, "seconds_tsne": 0.0, "seconds_graphs": 0.0, "seconds_summaries": 0.0}
-    emb = _Embeddings()
+    emb = Embeddings()
     rows, info = teacher_rows(quick, emb, log)
     if include_summary:
         srows, sinfo = summary_rows(quick, results or RESULTS, emb, log)

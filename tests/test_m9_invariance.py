@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from experiments import _invariance as inv
 from experiments import m5_geometry as m5
 from experiments import m9_invariance as m9
 from experiments._transformed import paired_js_difference
@@ -68,8 +69,8 @@ def test_contrasts_match_m5_summary():
     rng = np.random.default_rng(1)
     coords = [rng.normal(size=(n, 3)) for n in (25, 40)]
     behs = [[BEH[j] for j in rng.integers(4, size=len(Y))] for Y in coords]
-    parts = m9._geo_parts([m5.geo.to_trace_units(Y) for Y in coords], behs)
-    mine = m9._contrasts(parts, range(2))
+    parts = inv.geo_parts([m5.geo.to_trace_units(Y) for Y in coords], behs)
+    mine = inv.contrasts(parts, range(2))
     s = m5.summarise([p["table"] for p in parts], [p["vols"] for p in parts])
     for k in ("locality_deep", "reattach_reflect", "return_reflect", "stride_explore"):
         assert mine[k] == pytest.approx(s[k])
@@ -77,8 +78,8 @@ def test_contrasts_match_m5_summary():
     assert mine["return_gap"] == pytest.approx(s["return_reflect"] - s["return_other"])
     assert mine["stride_gap"] == pytest.approx(s["stride_explore"] - s["stride_other"])
     assert mine["vol_ratio_reflect"] == pytest.approx(s["vol_ratio_median_reflect"])
-    same = m9.geometry_shift(parts, parts, n_boot=20)
-    assert all(same[f"d_{k}"] == 0 or np.isnan(same[f"d_{k}"]) for k in m9.GEO_KEYS)
+    same = inv.geometry_shift(parts, parts, n_boot=20)
+    assert all(same[f"d_{k}"] == 0 or np.isnan(same[f"d_{k}"]) for k in inv.GEO_KEYS)
 
 
 def test_semantic_stats_and_shift():

@@ -301,12 +301,12 @@ def test_bootstrap_replicates_match_explicit_trace_resampling():
     # replicates must have the same distribution: entry means agree within 5 combined Monte Carlo
     # standard errors and their spreads within 10% (4000 replicates each, seeds 7 and 8).
     from metacot.graphs.fit import per_trace_counts
-    from metacot.graphs.graph import _bootstrap_P
+    from metacot.graphs.graph import resample_graph
 
     tr = _walk_traces(reference("deepseek-r1-0528"), 30, 25, seed=1)
     g = fit_graph(tr, method="mle")
     W = np.random.default_rng(7).multinomial(len(tr), np.full(len(tr), 1 / len(tr)), size=4000).astype(float)
-    P, ok = _bootstrap_P(g, tr, "a", W)
+    P, ok = resample_graph(g, tr, W, "a")
     C = per_trace_counts(tr).astype(float)
     idx = np.random.default_rng(8).integers(0, len(tr), size=(4000, len(tr)))
     N = C[idx].sum(axis=1)
@@ -378,7 +378,7 @@ def test_paired_bootstrap_of_a_trace_set_with_itself_is_exactly_zero_shift():
 def test_paired_bootstrap_uses_the_same_indices_on_both_sides():
     # Oracle: b is a relabelled copy of a (normal <-> deep swapped in every trace). With shared
     # indices the replicate of b is exactly the replicate of a with those rows and columns permuted.
-    from metacot.graphs.graph import _bootstrap_P
+    from metacot.graphs.graph import resample_graph
 
     tr = _walk_traces(reference("deepseek-r1-0528"), 20, 30, seed=4)
     swap = {"normal": "deep", "deep": "normal"}
@@ -386,8 +386,8 @@ def test_paired_bootstrap_uses_the_same_indices_on_both_sides():
                   s.behaviour.value)) for s in t.steps), t.response) for t in tr]
     ga, gb = fit_graph(tr, method="mle"), fit_graph(tr_b, method="mle")
     W = np.random.default_rng(3).multinomial(20, np.full(20, 0.05), size=100).astype(float)
-    Pa, _ = _bootstrap_P(ga, tr, "a", W)
-    Pb, _ = _bootstrap_P(gb, tr_b, "b", W)
+    Pa, _ = resample_graph(ga, tr, W, "a")
+    Pb, _ = resample_graph(gb, tr_b, W, "b")
     perm = [1, 0, 2, 3]
     np.testing.assert_allclose(Pb, Pa[:, perm][:, :, perm], atol=1e-12)
 

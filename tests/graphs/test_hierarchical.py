@@ -284,7 +284,7 @@ def test_hierarchical_from_traces_keeps_marginals_and_labeller():
 def test_nan_diagnostics_fail_the_check():
     # ArviZ reports nan r_hat / ESS for a stuck chain; that must fail the check, not be skipped.
     xr = pytest.importorskip("xarray")
-    from metacot.graphs.hierarchical import _extreme
+    from metacot.graphs.nuts import _extreme
 
     ds = xr.Dataset({"a": ("x", [1.001, np.nan]), "b": ("x", [1.0, 1.0])})
     val, where = _extreme(ds, largest=True)
