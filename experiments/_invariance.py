@@ -17,22 +17,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from experiments import m5_geometry as m5
 from experiments._molecular import TEACHERS
 from metacot import geometry as geo
+from metacot.embed import default_cache_dir, embed_traces
+from metacot.structure.bond_summary import summarise_bonds, trace_bonds
 from metacot.traces.core import Trace
 
 LEVEL = 0.95
 SEED = 0
-#: M5's t-SNE settings, so that M9 maps traces exactly as M5 does. M5's per-trace statistics
-#: (``m5.per_trace``, ``m5.summarise``) are used through this module only: the one place to change
-#: when they move into the library.
-PERPLEXITY, TSNE_SEED = m5.PERPLEXITY, m5.SEED
 
 
 def m5_summary(parts: list[dict]) -> dict:
     """M5's own summary of the per-trace tables of :func:`geo_parts`."""
-    return m5.summarise([p["table"] for p in parts], [p["vols"] for p in parts])
+    return summarise_bonds([p["table"] for p in parts], [p["vols"] for p in parts])
 
 
 def geometry_subset(traces: Sequence[Trace], per_group: int, steps: tuple[int, int]) -> list[int]:
@@ -134,9 +131,9 @@ def geo_parts(coords: list[np.ndarray], behs: list[list[str]]) -> list[dict]:
     """Per-trace sufficient statistics of M5's pooled shares (so a bootstrap can re-pool them cheaply)."""
     parts = []
     for Y, bs in zip(coords, behs):
-        tab, vols = m5.per_trace(Y, bs, loc=geo.LOCALITY_THRESHOLD, clu=geo.CLUSTER_THRESHOLD, min_lag=1,
-                                 window=geo.WINDOW)
-        tab = tab[tab["step"] > 0]  # as in m5.summarise: step 0 has no jump
+        tab, vols = trace_bonds(Y, bs, loc=geo.LOCALITY_THRESHOLD, clu=geo.CLUSTER_THRESHOLD, min_lag=1,
+                                window=geo.WINDOW)
+        tab = tab[tab["step"] > 0]  # as in summarise_bonds: step 0 has no jump
         p: dict = {"table": tab, "vols": vols}
         for col, b in (("local", "deep"), ("returned", "reflect"), ("reattached", "reflect"), ("jump", "explore")):
             own = tab["behaviour"] == b
@@ -211,10 +208,10 @@ class Embeddings:
     """Step and problem embeddings through M5's cached MiniLM embedder (one batch per call)."""
 
     def __init__(self) -> None:
-        self.embedder = geo.CachedEmbedder(geo.SentenceEmbedder(batch_size=64), m5.cache_dir())
+        self.embedder = geo.CachedEmbedder(geo.SentenceEmbedder(batch_size=64), default_cache_dir())
 
     def traces(self, traces: Sequence[Trace]) -> list[np.ndarray]:
-        return m5.embed_traces(list(traces), self.embedder)
+        return embed_traces(list(traces), self.embedder)
 
     def texts(self, texts: Sequence[str]) -> np.ndarray:
         return geo.embed(list(texts), self.embedder)

@@ -16,19 +16,18 @@ measurement.
 
 from __future__ import annotations
 
-import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from experiments._common import Claim, from_claim, output_dir, write
+from experiments._geometry_setup import PERPLEXITY, SEED
 from metacot.behaviours import Behaviour
 from metacot.embed import CachedEmbedder, SentenceEmbedder, default_cache_dir, embed_traces
 from metacot.graphs.labellers import ReasoningFlowLabeller, label_traces
 from metacot.structure import geometry as geo
+from metacot.structure.bond_summary import summarise_bonds, trace_bonds
 from metacot.traces.core import DATA_DIR, load_reasoningflow
 
 CLAIM = Claim(
@@ -65,13 +64,6 @@ CLAIM = Claim(
 
 TEACHERS = ("DeepSeek-R1", "QwQ-32B", "gpt-oss-120b")
 MIN_STEPS = 10
-PERPLEXITY = 30.0
-SEED = 0
-
-
-def cache_dir() -> Path:
-    """Where the embeddings are cached (:func:`metacot.embed.default_cache_dir`)."""
-    return default_cache_dir()
 
 
 def teacher_traces(quick: bool) -> list:
@@ -88,61 +80,14 @@ def teacher_traces(quick: bool) -> list:
     return traces
 
 
-def per_trace(coords: np.ndarray, behaviours: list, *, loc: float, clu: float, min_lag: int, window: int):
-    table = geo.step_table(coords, behaviours, locality_threshold=loc, cluster_threshold=clu, min_lag=min_lag)
-    vols = {b: geo.window_volumes(coords, behaviours, b, window) for b in ("reflect", "explore")}
-    return table, vols
-
-
-def summarise(tables: list[pd.DataFrame], vols: list[dict]) -> dict[str, float]:
-    t = pd.concat(tables, ignore_index=True)
-    t = t[t["step"] > 0]
-
-    def share(col: str, b: str) -> tuple[float, float]:
-        own = t.loc[t["behaviour"] == b, col]
-        rest = t.loc[t["behaviour"] != b, col]
-        return float(own.mean()), float(rest.mean())
-
-    out: dict[str, float] = {}
-    out["locality_deep"], out["locality_other"] = share("local", "deep")
-    out["reattach_reflect"], out["reattach_other"] = share("reattached", "reflect")
-    out["return_reflect"], out["return_other"] = share("returned", "reflect")
-    out["stride_explore"], out["stride_other"] = share("jump", "explore")
-    # t-SNE leaves a few far outliers, so the median jump is reported beside the paper's mean.
-    out["stride_median_explore"] = float(t.loc[t["behaviour"] == "explore", "jump"].median())
-    out["stride_median_other"] = float(t.loc[t["behaviour"] != "explore", "jump"].median())
-    for b in ("normal", "deep", "reflect", "explore"):
-        out[f"locality_{b}"] = float(t.loc[t["behaviour"] == b, "local"].mean())
-        out[f"jump_{b}"] = float(t.loc[t["behaviour"] == b, "jump"].mean())
-        out[f"n_{b}"] = int((t["behaviour"] == b).sum())
-    for b in ("reflect", "explore"):
-        ev = np.concatenate([v[b] for v in vols]) if vols else np.zeros((0, 3))
-        out[f"n_events_{b}"] = int(ev.shape[0])
-        if ev.shape[0]:
-            ratio = ev[:, 2] / ev[:, 1]
-            out[f"vol_before_{b}"] = float(ev[:, 1].mean())
-            out[f"vol_after_{b}"] = float(ev[:, 2].mean())
-            out[f"vol_before_median_{b}"] = float(np.median(ev[:, 1]))
-            out[f"vol_after_median_{b}"] = float(np.median(ev[:, 2]))
-            out[f"vol_ratio_median_{b}"] = float(np.median(ratio))
-            out[f"vol_wilcoxon_p_{b}"] = (
-                float(scipy.stats.wilcoxon(np.log(ratio)).pvalue) if ev.shape[0] >= 10 else math.nan
-            )
-        else:
-            for k in ("vol_before", "vol_after", "vol_before_median", "vol_after_median", "vol_ratio_median",
-                      "vol_wilcoxon_p"):
-                out[f"{k}_{b}"] = math.nan
-    return out
-
-
 def analyse(coords_list, beh_list, *, loc=geo.LOCALITY_THRESHOLD, clu=geo.CLUSTER_THRESHOLD, min_lag=1,
             window=geo.WINDOW) -> dict[str, float]:
     tables, vols = [], []
     for Y, bs in zip(coords_list, beh_list):
-        tab, v = per_trace(Y, bs, loc=loc, clu=clu, min_lag=min_lag, window=window)
+        tab, v = trace_bonds(Y, bs, loc=loc, clu=clu, min_lag=min_lag, window=window)
         tables.append(tab)
         vols.append(v)
-    return summarise(tables, vols)
+    return summarise_bonds(tables, vols)
 
 
 def passed_rule(s: dict[str, float]) -> tuple[bool, dict[str, bool]]:

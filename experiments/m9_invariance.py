@@ -27,7 +27,7 @@ written by the embedded SmolLM2-135M with their own controls.
   similarity that survives ("order"; the excess is the mean cosine of consecutive steps minus the
   mean cosine of all step pairs of the trace).
 * *Geometry* -- M5's protocol on the same subset (one 3-D t-SNE per trace, perplexity 30, seed 0,
-  trace units; :func:`experiments.m5_geometry.analyse`): the change of M5's contrasts (deep
+  trace units; :func:`metacot.structure.bond_summary.summarise_bonds`): the change of M5's contrasts (deep
   locality, reflection return and re-attachment, exploration stride, each against the other
   behaviours) and of the median MEB volume ratios, with paired trace-bootstrap intervals, and which
   of M5's four direction checks still hold.
@@ -66,11 +66,11 @@ import numpy as np
 import pandas as pd
 
 from experiments._common import Claim, from_claim, output_dir, write
+from experiments._geometry_setup import PERPLEXITY
+from experiments._geometry_setup import SEED as TSNE_SEED
 from experiments._invariance import (
     LEVEL,
-    PERPLEXITY,
     SEED,
-    TSNE_SEED,
     Embeddings,
     boot_mean,
     checks_text,

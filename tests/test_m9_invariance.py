@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from experiments import _invariance as inv
-from experiments import m5_geometry as m5
 from experiments import m9_invariance as m9
 from experiments._transformed import paired_js_difference
 from metacot import transforms as tf
 from metacot.graphs.fit import fit_graph
 from metacot.graphs.graph import compare
+from metacot.structure.bond_summary import summarise_bonds
+from metacot.structure.tsne import to_trace_units
 
 BEH = ["normal", "deep", "reflect", "explore"]
 
@@ -69,9 +70,9 @@ def test_contrasts_match_m5_summary():
     rng = np.random.default_rng(1)
     coords = [rng.normal(size=(n, 3)) for n in (25, 40)]
     behs = [[BEH[j] for j in rng.integers(4, size=len(Y))] for Y in coords]
-    parts = inv.geo_parts([m5.geo.to_trace_units(Y) for Y in coords], behs)
+    parts = inv.geo_parts([to_trace_units(Y) for Y in coords], behs)
     mine = inv.contrasts(parts, range(2))
-    s = m5.summarise([p["table"] for p in parts], [p["vols"] for p in parts])
+    s = summarise_bonds([p["table"] for p in parts], [p["vols"] for p in parts])
     for k in ("locality_deep", "reattach_reflect", "return_reflect", "stride_explore"):
         assert mine[k] == pytest.approx(s[k])
     assert mine["locality_gap"] == pytest.approx(s["locality_deep"] - s["locality_other"])

@@ -192,3 +192,26 @@ def test_real_model_embeds_offline():
     # Two paraphrases are closer than an unrelated sentence.
     P = model(["The sum is four.", "Adding them gives four.", "The cat sat on the mat."])
     assert P[0] @ P[1] > P[0] @ P[2]
+
+
+def test_summarise_bonds_against_a_hand_count():
+    """Pooled shares of two tiny step tables, counted by hand (step 0 has no jump and is left out)."""
+    import pandas as pd
+
+    from metacot.structure.bond_summary import summarise_bonds
+
+    t1 = pd.DataFrame({"step": [0, 1, 2], "behaviour": ["normal", "deep", "explore"],
+                       "local": [False, True, False], "reattached": [False, False, False],
+                       "returned": [False, False, False], "jump": [0.0, 0.1, 0.9]})
+    t2 = pd.DataFrame({"step": [0, 1, 2], "behaviour": ["normal", "deep", "reflect"],
+                       "local": [True, False, True], "reattached": [False, False, True],
+                       "returned": [False, False, False], "jump": [0.0, 0.3, 0.2]})
+    empty = {"reflect": np.zeros((0, 3)), "explore": np.zeros((0, 3))}
+    s = summarise_bonds([t1, t2], [empty, empty])
+    assert s["locality_deep"] == pytest.approx(0.5)          # deep steps: local True, False
+    assert s["locality_other"] == pytest.approx(0.5)         # explore False, reflect True
+    assert s["stride_explore"] == pytest.approx(0.9)
+    assert s["stride_other"] == pytest.approx((0.1 + 0.3 + 0.2) / 3)
+    assert s["reattach_reflect"] == pytest.approx(1.0) and s["reattach_other"] == pytest.approx(0.0)
+    assert s["n_deep"] == 2 and s["n_normal"] == 0
+    assert np.isnan(s["vol_ratio_median_reflect"]) and s["n_events_explore"] == 0
