@@ -100,7 +100,7 @@ def chunks(quick: bool) -> list[Trace]:
 def summary_fingerprint(sampler, ratio: float) -> str:
     """A short hash of everything that decides a summary: prompt, model file, ratio, settings."""
     d = sampler.describe()
-    key = json.dumps([tf._SUMMARY_SYSTEM, tf._summary_request("P", "T", 1, True), d.get("model"),
+    key = json.dumps([tf.SUMMARY_SYSTEM, tf.summary_request("P", "T", 1, True), d.get("model"),
                       Path(str(d.get("path", ""))).name, d.get("n_ctx"), ratio, CHUNK_WORDS, CHUNK_MAX_STEPS])
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 

@@ -17,7 +17,7 @@ from metacot.errors import InvalidArgumentError, SamplerError
 from metacot.traces.edits import SEP, check_sep, check_trace, rebuild, runs, seed_key, word_count
 from metacot.traces.model import Trace
 
-__all__ = ["summarise"]
+__all__ = ["SUMMARY_SYSTEM", "summarise", "summary_request"]
 
 
 def _request_seed(seed: Any, where: str) -> int:
@@ -28,7 +28,8 @@ def _request_seed(seed: Any, where: str) -> int:
     return seed_key(seed, where)
 
 
-_SUMMARY_SYSTEM = (
+#: The system prompt of :func:`summarise` (part of any cache key of summaries).
+SUMMARY_SYSTEM = (
     "You shorten worked reasoning. Keep the order of the ideas, the key numbers and results, and "
     "every place where the writer checks earlier work or switches to another approach. Write "
     "plain prose in the writer's voice, with no introduction and no comments of your own."
@@ -40,7 +41,12 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _summary_request(problem: str, text: str, target: int, whole: bool) -> list[dict[str, str]]:
+def summary_request(problem: str, text: str, target: int, whole: bool) -> list[dict[str, str]]:
+    """The chat messages that ask for a summary of ``text`` in about ``target`` words.
+
+    ``whole`` says whether ``text`` is a whole trace or one run of steps. Public so that a cache of
+    summaries can key on the exact request.
+    """
     n = word_count(text)
     if whole:
         ask = (
@@ -52,7 +58,7 @@ def _summary_request(problem: str, text: str, target: int, whole: bool) -> list[
         ask = f"Rewrite the passage above in about {target} words, as a single paragraph."
         head = f"Passage from the reasoning ({n} words):"
     user = f"Problem: {_clip(problem, 400)}\n\n{head}\n{text}\n\n{ask}"
-    return [{"role": "system", "content": _SUMMARY_SYSTEM}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": user}]
 
 
 def summarise(
@@ -150,7 +156,7 @@ def summarise(
         target = max(1, round(target_ratio * n))
         requests.append(
             ChatRequest(
-                messages=_summary_request(trace.problem, text, target, per == "trace"),
+                messages=summary_request(trace.problem, text, target, per == "trace"),
                 temperature=float(temperature),
                 max_tokens=max_tokens if max_tokens is not None else 2 * target + 16,
                 seed=seed,
