@@ -69,6 +69,12 @@ __all__ = [
 ]
 
 
+def _reasoningflow_unlabelled(traces: list[Trace]) -> bool:
+    """True when no step has a behaviour and every step carries a ReasoningFlow node label."""
+    steps = [s for t in traces for s in t.steps]
+    return bool(steps) and all(s.behaviour is None and "node_label" in s.source_labels for s in steps)
+
+
 def fit_graph(
     traces: Iterable[Trace],
     method: Literal["mle", "dirichlet", "pymc", "hierarchical"] = "dirichlet",
@@ -108,7 +114,11 @@ def fit_graph(
         ``"hierarchical"`` (which has its own hyperpriors).
     labeller : callable or object with ``.label``, optional
         Applied to every trace first (``Trace -> Trace``); its ``name`` attribute (or its
-        qualified name) goes into the provenance. Without it the steps' existing behaviours are used.
+        qualified name) goes into the provenance. Without it the steps' existing behaviours are
+        used, with one exception: traces read by :func:`metacot.traces.load_reasoningflow` whose
+        steps carry ReasoningFlow annotations and no behaviour at all are labelled by the
+        ReasoningFlow mapping (:class:`~metacot.graphs.mapping.ReasoningFlowLabeller`), which the
+        provenance then names.
     states : sequence of Behaviour or str
         State order; the four behaviours by default.
     sources : sequence of str, optional
@@ -136,6 +146,10 @@ def fit_graph(
             f"method must be 'mle', 'dirichlet', 'pymc' or 'hierarchical', got {method!r}"
         )
     traces = list(traces)
+    if labeller is None and _reasoningflow_unlabelled(traces):
+        from metacot.graphs.mapping import ReasoningFlowLabeller
+
+        labeller = ReasoningFlowLabeller()
     if labeller is not None:
         traces = label_traces(traces, labeller)
     if method in ("pymc", "hierarchical"):

@@ -256,3 +256,21 @@ def test_fit_graph_pymc_agrees_with_the_closed_form():
     ref = fit_graph([t], method="dirichlet")
     assert g.provenance.method == "pymc" and g.provenance.sources == ("m",)
     np.testing.assert_allclose(g.P, ref.P, atol=0.03)
+
+
+def test_reasoningflow_traces_without_behaviours_are_labelled_by_the_mapping():
+    """The public contract: fit_graph(load_reasoningflow(path)) works, and says which labeller it used."""
+    import metacot as mc
+
+    path = mc.traces.DATA_DIR / "reasoningflow" / "annotated" / "aime2024_0_QwQ-32B.json"
+    raw = mc.traces.load_reasoningflow(path)
+    g = mc.fit_graph(raw)
+    explicit = mc.fit_graph(mc.label.label_traces(raw, mc.label.ReasoningFlowLabeller()))
+    np.testing.assert_array_equal(g.P, explicit.P)
+    assert g.provenance.labeller == "reasoningflow"
+    # Partly labelled traces are not relabelled behind the user's back.
+    from dataclasses import replace
+
+    one = replace(raw[0], steps=(replace(raw[0].steps[0], behaviour="normal"), *raw[0].steps[1:]))
+    with pytest.raises(mc.errors.InvalidArgumentError, match="no labelled transitions"):
+        mc.fit_graph([one])
