@@ -22,13 +22,15 @@ if TYPE_CHECKING:  # pandas is imported only when confusion() is called
 
 __all__ = ["agreement", "confusion"]
 
-def _pairs(traces_a: Sequence[Trace], traces_b: Sequence[Trace]) -> list[tuple[Behaviour, Behaviour]]:
+def _pairs(traces_a: Sequence[Trace], traces_b: Sequence[Trace],
+           skip_unlabelled: bool = False) -> tuple[list[tuple[Behaviour, Behaviour]], int]:
+    """The (a, b) behaviour pairs of lined-up steps, and how many unlabelled steps were skipped."""
     traces_a, traces_b = list(traces_a), list(traces_b)
     if len(traces_a) != len(traces_b):
         raise InvalidArgumentError(
             f"{len(traces_a)} traces against {len(traces_b)}; expected the same traces"
         )
-    pairs = []
+    pairs, skipped = [], 0
     for k, (ta, tb) in enumerate(zip(traces_a, traces_b, strict=True)):
         if ta.trace_id != tb.trace_id or len(ta) != len(tb):
             raise InvalidArgumentError(
@@ -36,9 +38,15 @@ def _pairs(traces_a: Sequence[Trace], traces_b: Sequence[Trace]) -> list[tuple[B
             )
         for i, (sa, sb) in enumerate(zip(ta.steps, tb.steps, strict=True)):
             if sa.behaviour is None or sb.behaviour is None:
-                raise InvalidArgumentError(f"trace {ta.trace_id!r}, step {i}: unlabelled step")
+                if not skip_unlabelled:
+                    raise InvalidArgumentError(
+                        f"trace {ta.trace_id!r}, step {i}: unlabelled step; pass skip_unlabelled=True to "
+                        "compare only the steps both labellings label (the count is reported)"
+                    )
+                skipped += 1
+                continue
             pairs.append((sa.behaviour, sb.behaviour))
-    return pairs
+    return pairs, skipped
 
 
 def _table(pairs: list[tuple[Behaviour, Behaviour]]) -> list[list[int]]:
@@ -49,7 +57,8 @@ def _table(pairs: list[tuple[Behaviour, Behaviour]]) -> list[list[int]]:
     return m
 
 
-def agreement(traces_a: Sequence[Trace], traces_b: Sequence[Trace]) -> dict[str, float]:
+def agreement(traces_a: Sequence[Trace], traces_b: Sequence[Trace], *,
+              skip_unlabelled: bool = False) -> dict[str, float]:
     r"""Step-level agreement and Cohen's kappa between two labellings of the same traces.
 
     With :math:`p_o` the fraction of steps given the same behaviour and :math:`p_e` the agreement
@@ -62,14 +71,17 @@ def agreement(traces_a: Sequence[Trace], traces_b: Sequence[Trace]) -> dict[str,
     Parameters
     ----------
     traces_a, traces_b : sequence of Trace
-        The same traces (same ``trace_id`` and step count, in the same order), every step labelled.
+        The same traces (same ``trace_id`` and step count, in the same order).
+    skip_unlabelled : bool, default False
+        Compare only the steps labelled on both sides. By default an unlabelled step is an error.
 
     Returns
     -------
     dict
         ``n`` (steps compared), ``agreement`` (:math:`p_o`), ``expected`` (:math:`p_e`) and
         ``kappa``; kappa is ``nan`` when :math:`p_e = 1` (both sides use one and the same label
-        throughout, so chance explains everything) and when ``n == 0``.
+        throughout, so chance explains everything) and when ``n == 0``. With
+        ``skip_unlabelled=True`` also ``n_skipped``, the steps left out.
 
     Raises
     ------
@@ -86,21 +98,23 @@ def agreement(traces_a: Sequence[Trace], traces_b: Sequence[Trace]) -> dict[str,
     >>> r["agreement"], round(r["kappa"], 4)
     (0.75, 0.6364)
     """
-    pairs = _pairs(traces_a, traces_b)
+    pairs, skipped = _pairs(traces_a, traces_b, skip_unlabelled)
     n = len(pairs)
+    extra = {"n_skipped": skipped} if skip_unlabelled else {}
     if n == 0:
-        return {"n": 0, "agreement": float("nan"), "expected": float("nan"), "kappa": float("nan")}
+        return {"n": 0, **extra, "agreement": float("nan"), "expected": float("nan"), "kappa": float("nan")}
     m = _table(pairs)
     po = sum(m[k][k] for k in range(len(m))) / n
     rows = [sum(r) / n for r in m]
     cols = [sum(m[i][k] for i in range(len(m))) / n for k in range(len(m))]
     pe = sum(r * c for r, c in zip(rows, cols, strict=True))
     kappa = float("nan") if pe >= 1.0 else (po - pe) / (1.0 - pe)
-    return {"n": n, "agreement": po, "expected": pe, "kappa": kappa}
+    return {"n": n, **extra, "agreement": po, "expected": pe, "kappa": kappa}
 
 
 def confusion(
-    traces_a: Sequence[Trace], traces_b: Sequence[Trace], names: tuple[str, str] = ("a", "b")
+    traces_a: Sequence[Trace], traces_b: Sequence[Trace], names: tuple[str, str] = ("a", "b"), *,
+    skip_unlabelled: bool = False,
 ) -> pd.DataFrame:
     """4x4 table of step counts: rows are the first labelling's behaviour, columns the second's.
 
@@ -127,7 +141,7 @@ def confusion(
     """
     import pandas as pd
 
-    m = _table(_pairs(traces_a, traces_b))
+    m = _table(_pairs(traces_a, traces_b, skip_unlabelled)[0])
     labels = [b.value for b in BEHAVIOURS]
     return pd.DataFrame(
         m,

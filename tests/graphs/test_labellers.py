@@ -357,3 +357,19 @@ def test_judge_refuses_bad_samplers_and_short_replies():
 
     with pytest.raises(InvalidArgumentError, match="1 replies for 2 steps"):
         LLMJudgeLabeller(Short([])).label(_steps_trace(["a", "b"]))
+
+
+def test_agreement_with_unlabelled_steps_refuses_or_skips_and_counts():
+    from metacot.graphs.agreement import agreement, confusion
+    from metacot.traces.edits import make_trace
+
+    a = make_trace(["x", "y", "z"], ["normal", None, "deep"], trace_id="t")
+    b = make_trace(["x", "y", "z"], ["normal", "deep", "reflect"], trace_id="t")
+    with pytest.raises(InvalidArgumentError, match="skip_unlabelled=True"):
+        agreement([a], [b])
+    r = agreement([a], [b], skip_unlabelled=True)
+    # Two steps compared (one agrees), one skipped; marginals a = (1/2 normal, 1/2 deep),
+    # b = (1/2 normal, 1/2 reflect): p_e = 1/4, kappa = (1/2 - 1/4) / (3/4) = 1/3.
+    assert (r["n"], r["n_skipped"], r["agreement"]) == (2, 1, 0.5)
+    assert r["kappa"] == pytest.approx(1 / 3)
+    assert int(confusion([a], [b], skip_unlabelled=True).to_numpy().sum()) == 2
