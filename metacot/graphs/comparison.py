@@ -252,16 +252,40 @@ def bootstrap_graphs(C: np.ndarray, W: np.ndarray, prior: float | np.ndarray | N
 
 
 def _refit_prior(g: BehaviourGraph, name: str) -> np.ndarray | None:
-    """The Dirichlet prior behind ``g`` (``None`` for an MLE graph), so resamples are refitted alike."""
+    """The Dirichlet prior behind ``g`` (``None`` for an MLE graph), so resamples are refitted alike.
+
+    A resample is refitted in closed form, never by sampling again:
+
+    * ``"mle"``: by maximum likelihood;
+    * ``"dirichlet"``: with the prior ``posterior - counts`` (exactly the one used);
+    * ``"pymc"``: with the Dirichlet prior recorded in the provenance. The PyMC model is that same
+      Dirichlet-multinomial, so the closed form is its exact posterior mean (NUTS only estimates it);
+    * ``"hierarchical"``: with a flat Dirichlet(1) prior on the pooled counts, and a
+      :class:`UserWarning` saying so: re-running NUTS per replicate is
+      out of reach, so the interval describes the unpooled model of the same counts.
+    """
     if g.counts is None:
         raise InvalidArgumentError(f"graph {name} has no counts: it cannot be bootstrapped from traces")
-    if g.provenance.method == "mle":
+    method = g.provenance.method
+    k = len(g.states)
+    if method == "mle":
         return None
-    if g.provenance.method == "dirichlet" and g.posterior is not None:
+    if method == "dirichlet" and g.posterior is not None:
         # posterior = counts + prior, exactly (fit_dirichlet), so the prior is recovered without guessing.
         return g.posterior - g.counts
+    if method == "pymc" and "prior" in g.provenance.extra:
+        prior = np.asarray(g.provenance.extra["prior"], dtype=np.float64)
+        return np.broadcast_to(prior, (k, k)).copy()
+    if method == "hierarchical":
+        warnings.warn(
+            f"graph {name} was fitted by the hierarchical model; its bootstrap replicates are Dirichlet(1) "
+            "refits of the resampled pooled counts (the partial pooling is not re-sampled)",
+            UserWarning, stacklevel=4,
+        )
+        return np.ones((k, k))
     raise InvalidArgumentError(
-        f"graph {name} was fitted by {g.provenance.method!r}; bootstrap refits support 'mle' and 'dirichlet'"
+        f"graph {name} was fitted by {method!r}; bootstrap refits support 'mle', 'dirichlet', 'pymc' and "
+        "'hierarchical'"
     )
 
 
@@ -320,8 +344,10 @@ def compare(
 
     **Intervals.** Given the labelled traces a graph was fitted to, each of ``n_boot`` replicates
     resamples those traces with replacement (the trace is the unit: steps within one are
-    dependent), refits the graph the same way (MLE, or the same Dirichlet prior, recovered as
-    ``posterior - counts``), and recomputes every statistic; the interval is the
+    dependent), refits the graph the same way in closed form (MLE; the same Dirichlet prior,
+    recovered as ``posterior - counts``; for a PyMC graph the Dirichlet prior its provenance
+    records, whose closed form is that model's exact posterior mean; for a hierarchical graph a
+    Dirichlet(1) refit of the pooled counts, with a warning), and recomputes every statistic; the interval is the
     :math:`((1-\text{level})/2, (1+\text{level})/2)` percentile range. A graph without traces
     (a :func:`~metacot.graphs.reference_graphs.reference` graph) is held fixed. The two trace sets
     are resampled independently,

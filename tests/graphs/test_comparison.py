@@ -124,3 +124,25 @@ def test_nuts_settings_are_checked_once():
         with pytest.raises(InvalidArgumentError, match=match):
             NUTSSettings(**bad)
     assert NUTSSettings.seeds(5)[0] == NUTSSettings.seeds(np.random.default_rng(5))[0]
+
+
+def test_compare_accepts_pymc_and_hierarchical_graphs_through_a_closed_form_refit():
+    """A PyMC graph is refitted with its recorded prior, so its intervals equal the Dirichlet graph's."""
+    from dataclasses import replace
+
+    import metacot as mc
+
+    path = mc.traces.DATA_DIR / "reasoningflow" / "annotated"
+    files = sorted(path.glob("aime2024_*_QwQ-32B.json"))[:4]
+    traces = [t for f in files for t in mc.traces.load_reasoningflow(f)]
+    traces = mc.label.label_traces(traces, mc.label.ReasoningFlowLabeller())
+    ref = mc.graph.reference("qwq-32b")
+    g = mc.fit_graph(traces, method="dirichlet", prior=0.5)
+    as_pymc = replace(g, provenance=replace(g.provenance, method="pymc", extra={"prior": 0.5}))
+    a = mc.graph.compare(g, ref, traces, n_boot=50, seed=3)
+    b = mc.graph.compare(as_pymc, ref, traces, n_boot=50, seed=3)
+    for key in a.intervals:
+        np.testing.assert_array_equal(a.intervals[key], b.intervals[key])
+    as_hier = replace(g, provenance=replace(g.provenance, method="hierarchical", extra={}))
+    with pytest.warns(UserWarning, match="Dirichlet\\(1\\) refits"):
+        mc.graph.compare(as_hier, ref, traces, n_boot=20, seed=3)
