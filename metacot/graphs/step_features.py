@@ -9,7 +9,8 @@ For a trace with unit step embeddings :math:`e_0, \dots, e_{n-1}` (all-MiniLM-L6
 :class:`StepEmbedder`) and problem embedding :math:`q`, let :math:`S_{ij} = e_i \cdot e_j` be the
 cosine similarities. Step :math:`i` gets the blocks of :data:`BLOCKS`:
 
-* ``self``: :math:`e_i`; ``prev`` / ``next``: :math:`e_{i-1}`, :math:`e_{i+1}` (zero past the ends);
+* ``self``: :math:`e_i` (or its coordinates on principal axes, see :func:`project_features`);
+  ``prev`` / ``next``: :math:`e_{i-1}`, :math:`e_{i+1}` (zero past the ends);
   ``ref``: :math:`e_{j^*}` with :math:`j^* = \arg\max_{j<i} S_{ij}`, the earlier step it most
   resembles (zero for the first step);
 * ``sim``: similarity statistics of the context (:data:`SIM_FEATURES`): :math:`S_{i,i-1}`,
@@ -185,7 +186,8 @@ def _sim_block(E: np.ndarray, q: np.ndarray) -> np.ndarray:
     return out
 
 
-def trace_features(E: np.ndarray, q: np.ndarray, texts: Sequence[str], blocks: Sequence[str] = BLOCKS) -> np.ndarray:
+def trace_features(E: np.ndarray, q: np.ndarray, texts: Sequence[str], blocks: Sequence[str] = BLOCKS,
+                   projection: np.ndarray | None = None, center: np.ndarray | None = None) -> np.ndarray:
     """The feature matrix of one trace: one row per step, columns :func:`feature_names` (``blocks``).
 
     Parameters
@@ -198,6 +200,9 @@ def trace_features(E: np.ndarray, q: np.ndarray, texts: Sequence[str], blocks: S
         The step texts (for the ``text`` block).
     blocks : sequence of str
         Which blocks of :data:`BLOCKS`, in the order given.
+    projection, center : ndarray, optional
+        Principal axes ``(d, r)`` and their centre ``(d,)``: the result goes through
+        :func:`project_features`.
 
     Examples
     --------
@@ -209,21 +214,24 @@ def trace_features(E: np.ndarray, q: np.ndarray, texts: Sequence[str], blocks: S
     n, d = E.shape
     if len(texts) != n:
         raise InvalidArgumentError(f"{len(texts)} texts for {n} embeddings")
+    if projection is not None:
+        return project_features(trace_features(E, q, texts, blocks), blocks, projection, center)
     cols = []
+    V = E
     zero = np.zeros((1, d))
     for b in blocks:
         if b == "self":
-            cols.append(E)
+            cols.append(V)
         elif b == "prev":
-            cols.append(np.vstack([zero, E[:-1]]))
+            cols.append(np.vstack([zero, V[:-1]]))
         elif b == "next":
-            cols.append(np.vstack([E[1:], zero]))
+            cols.append(np.vstack([V[1:], zero]))
         elif b == "ref":
-            ref = np.zeros_like(E)
+            ref = np.zeros_like(V)
             if n > 1:
                 S = E @ E.T
                 S[np.triu_indices(n)] = -np.inf
-                ref[1:] = E[np.argmax(S[1:], axis=1)]
+                ref[1:] = V[np.argmax(S[1:], axis=1)]
             cols.append(ref)
         elif b == "sim":
             cols.append(_sim_block(E, np.asarray(q, dtype=np.float64)))
@@ -236,3 +244,53 @@ def trace_features(E: np.ndarray, q: np.ndarray, texts: Sequence[str], blocks: S
         else:
             raise InvalidArgumentError(f"unknown feature block {b!r}; known: {BLOCKS}")
     return np.hstack(cols) if cols else np.zeros((n, 0))
+
+
+VECTOR_BLOCKS = frozenset({"self", "prev", "next", "ref"})
+
+
+def project_features(X: np.ndarray, blocks: Sequence[str], projection: np.ndarray,
+                     center: np.ndarray | None = None) -> np.ndarray:
+    r"""Replace each vector block of full features ``X`` by its coordinates on principal axes.
+
+    A vector block :math:`e` (``self``, ``prev``, ``next``, ``ref``; ``d`` columns) becomes
+    :math:`(e - c)^\top V` (``r`` columns); a padding row (all zero: before the first or after the
+    last step) stays zero. Other blocks pass through. The similarities of the ``sim`` block were
+    computed on the full vectors.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0, 5.0], [0.0, 0.0, 6.0]])  # one 2-d vector block, then one scalar
+    >>> V = np.array([[1.0], [0.0]])
+    >>> project_features(X, ("self", "x"), V).tolist()
+    [[1.0, 5.0], [0.0, 6.0]]
+    """
+    V = np.asarray(projection, dtype=np.float64)
+    d = V.shape[0]
+    c = np.zeros(d) if center is None else np.asarray(center, dtype=np.float64)
+    cols, at = [], 0
+    for b in blocks:
+        if b in VECTOR_BLOCKS:
+            block = np.asarray(X[:, at: at + d], dtype=np.float64)
+            pad = ~block.any(axis=1, keepdims=True)
+            cols.append(np.where(pad, 0.0, (block - c) @ V))
+            at += d
+        else:
+            w = len(feature_names((b,))) if b in BLOCKS else X.shape[1] - at
+            cols.append(np.asarray(X[:, at: at + w], dtype=np.float64))
+            at += w
+    return np.hstack(cols)
+
+
+def principal_axes(E: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean ``(d,)`` and the leading ``r`` principal axes ``(d, r)`` of the rows of ``E``.
+
+    Axes come from the SVD of the centred rows; each axis's sign is fixed so that its largest
+    entry in absolute value is positive, which makes the result reproducible.
+    """
+    E = np.asarray(E, dtype=np.float64)
+    c = E.mean(axis=0)
+    _, _, Vt = np.linalg.svd(E - c, full_matrices=False)
+    V = Vt[:r].T.copy()
+    V *= np.sign(V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])])
+    return c, V

@@ -54,11 +54,12 @@ from metacot._io import atomic_write
 from metacot.behaviours import BEHAVIOURS, Behaviour
 from metacot.errors import InvalidArgumentError, MetacotError
 from metacot.graphs.step_features import (
-    BLOCKS,
     MAX_CHARS,
     MAX_SEQ_LENGTH,
     StepEmbedder,
     feature_names,
+    principal_axes,
+    project_features,
     trace_features,
 )
 from metacot.structure.geometry import DEFAULT_MODEL_PACKAGE
@@ -75,16 +76,18 @@ __all__ = [
     "embed_traces",
     "fit_model",
     "soft_transition_counts",
-    "train_labeller",
     "traces_features",
+    "train_labeller",
 ]
 
 #: Version of the model file layout; :meth:`LabellerModel.from_dict` refuses any other.
 FORMAT_VERSION = 1
 #: The shipped weights.
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "trained_labeller.json"
-#: Feature blocks of the shipped model (chosen by the ablation of experiment M11).
-DEFAULT_BLOCKS: tuple[str, ...] = BLOCKS
+#: Feature blocks of the shipped model (see the ablation of experiment M11).
+DEFAULT_BLOCKS: tuple[str, ...] = ("self", "prev", "sim", "pos", "text")
+#: Principal axes kept for each vector block.
+DEFAULT_RANK = 64
 #: L2 penalty (inverse strength) of the shipped model.
 DEFAULT_C = 0.05
 #: Traces kept out of the shipped model's training, for the tests' held-out check: per (source
@@ -119,6 +122,9 @@ class LabellerModel:
         Output order of :meth:`predict_proba`.
     blocks : tuple of str
         Feature blocks (:data:`metacot.graphs.step_features.BLOCKS`), in column order.
+    center, projection : ndarray, shapes (d,) and (d, r)
+        Principal axes of the step embeddings; each vector block enters as its ``r`` coordinates
+        (:func:`~metacot.graphs.step_features.project_features`).
     mean, scale : ndarray, shape (p,)
         Standardisation :math:`\mu, \sigma`.
     coef : ndarray, shape (k, p)
@@ -131,6 +137,8 @@ class LabellerModel:
 
     classes: tuple[Behaviour, ...]
     blocks: tuple[str, ...]
+    center: np.ndarray
+    projection: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
@@ -139,8 +147,12 @@ class LabellerModel:
     training: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        k, p = len(self.classes), len(feature_names(self.blocks))
-        for name, arr, shape in (("mean", self.mean, (p,)), ("scale", self.scale, (p,)),
+        V = np.asarray(self.projection, dtype=np.float64)
+        if V.ndim != 2:
+            raise ModelFormatError(f"labeller model: projection has shape {V.shape}, expected (d, r)")
+        d, r = V.shape
+        k, p = len(self.classes), len(feature_names(self.blocks, r))
+        for name, arr, shape in (("projection", V, (d, r)), ("center", self.center, (d,)), ("mean", self.mean, (p,)), ("scale", self.scale, (p,)),
                                  ("coef", self.coef, (k, p)), ("intercept", self.intercept, (k,))):
             a = np.asarray(arr, dtype=np.float64)
             if a.shape != shape:
@@ -151,8 +163,16 @@ class LabellerModel:
         if np.any(self.scale <= 0):
             raise ModelFormatError("labeller model: scale must be positive")
 
+    @property
+    def rank(self) -> int:
+        return int(self.projection.shape[1])
+
+    def features(self, E: np.ndarray, q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The model's feature rows for one trace (step embeddings ``E``, problem embedding ``q``)."""
+        return trace_features(E, q, texts, self.blocks, self.projection, self.center)
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, k)`` for feature rows ``X`` ``(n, p)``, columns in :attr:`classes` order."""
+        """Class probabilities ``(n, k)`` for (projected) feature rows ``X`` ``(n, p)``, in :attr:`classes` order."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.mean.size:
             raise InvalidArgumentError(f"features have shape {X.shape}; the model needs (n, {self.mean.size})")
@@ -164,9 +184,11 @@ class LabellerModel:
             "format_version": FORMAT_VERSION,
             "classes": [c.value for c in self.classes],
             "blocks": list(self.blocks),
-            "feature_names": list(feature_names(self.blocks)),
+            "feature_names": list(feature_names(self.blocks, self.rank)),
             "encoder": self.encoder,
             "training": self.training,
+            "center": self.center.tolist(),
+            "projection": self.projection.tolist(),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "coef": self.coef.tolist(),
@@ -187,9 +209,11 @@ class LabellerModel:
         try:
             classes = tuple(Behaviour(c) for c in d["classes"])
             blocks = tuple(d["blocks"])
-            if tuple(d["feature_names"]) != feature_names(blocks):
+            projection = np.array(d["projection"], dtype=np.float64)
+            if projection.ndim != 2 or tuple(d["feature_names"]) != feature_names(blocks, projection.shape[1]):
                 raise ModelFormatError(f"{path}: the feature names do not match this metacot's feature blocks {blocks}")
-            return cls(classes=classes, blocks=blocks, mean=np.array(d["mean"]), scale=np.array(d["scale"]),
+            return cls(classes=classes, blocks=blocks, center=np.array(d["center"]), projection=projection,
+                       mean=np.array(d["mean"]), scale=np.array(d["scale"]),
                        coef=np.array(d["coef"]), intercept=np.array(d["intercept"]),
                        encoder=dict(d.get("encoder", {})), training=dict(d.get("training", {})))
         except (KeyError, TypeError, ValueError) as e:
@@ -258,7 +282,7 @@ def embed_traces(traces: Sequence[Trace], embedder: Embedder) -> list[tuple[np.n
 def traces_features(
     traces: Sequence[Trace], embedder: Embedder, blocks: Sequence[str] = DEFAULT_BLOCKS
 ) -> list[np.ndarray]:
-    """One feature matrix per trace (:func:`metacot.graphs.step_features.trace_features`)."""
+    """One full (unprojected) feature matrix per trace (:func:`metacot.graphs.step_features.trace_features`)."""
     traces = list(traces)
     return [trace_features(E, q, [s.text for s in t.steps], blocks) if len(t) else np.zeros((0, len(feature_names(blocks))))
             for t, (E, q) in zip(traces, embed_traces(traces, embedder), strict=True)]
@@ -313,8 +337,9 @@ class TrainedLabeller:
     def proba_many(self, traces: Iterable[Trace]) -> list[np.ndarray]:
         """Probabilities ``(n_steps, k)`` for each trace; all steps are embedded in one batch stream."""
         traces = list(traces)
-        feats = traces_features(traces, self.embedder, self.model.blocks)
-        return [self.model.predict_proba(X) if X.shape[0] else np.zeros((0, len(self.model.classes))) for X in feats]
+        k = len(self.model.classes)
+        return [self.model.predict_proba(self.model.features(E, q, [s.text for s in t.steps])) if len(t) else np.zeros((0, k))
+                for t, (E, q) in zip(traces, embed_traces(traces, self.embedder), strict=True)]
 
     def proba(self, trace: Trace) -> np.ndarray:
         """Probabilities ``(n_steps, k)`` of the behaviours, columns in ``model.classes`` order."""
@@ -366,35 +391,51 @@ def soft_transition_counts(probas: Iterable[np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def fit_model(X: np.ndarray, y: np.ndarray, *, C: float = DEFAULT_C, class_weight: str | None = "balanced",
-              seed: Any = 0, blocks: Sequence[str] = DEFAULT_BLOCKS, max_iter: int = 2000,
-              encoder: dict[str, Any] | None = None, training: dict[str, Any] | None = None) -> LabellerModel:
-    """Fit the standardised multinomial logistic regression to features ``X`` and behaviour indices ``y``.
+def fit_model(X: np.ndarray, y: np.ndarray, *, blocks: Sequence[str] = DEFAULT_BLOCKS, rank: int = DEFAULT_RANK,
+              C: float = DEFAULT_C, class_weight: str | None = "balanced", seed: Any = 0, max_iter: int = 2000,
+              tol: float = 1e-6, encoder: dict[str, Any] | None = None,
+              training: dict[str, Any] | None = None) -> LabellerModel:
+    """Fit principal axes and the standardised multinomial logistic regression to full features ``X``.
 
-    ``y`` holds indices into :data:`~metacot.behaviours.BEHAVIOURS`. Needs scikit-learn (the
-    ``embed`` extra); the returned model needs only numpy.
+    ``X`` holds the full (unprojected) features of ``blocks``
+    (:func:`~metacot.graphs.step_features.trace_features`); the axes are those of the ``self``
+    block's rows (the step embeddings), or of the first vector block. ``y`` holds indices into
+    :data:`~metacot.behaviours.BEHAVIOURS`. Needs scikit-learn (the ``embed`` extra); the returned
+    model needs only numpy.
     """
     from sklearn.linear_model import LogisticRegression
 
+    from metacot.graphs.step_features import VECTOR_BLOCKS
+
+    blocks = tuple(blocks)
     X = np.asarray(X, dtype=np.float64)
+    vec = [b for b in blocks if b in VECTOR_BLOCKS]
+    d = 384
+    if vec:
+        at = sum(len(feature_names((b,))) for b in blocks[: blocks.index("self" if "self" in vec else vec[0])])
+        rows = X[:, at: at + d]
+        center, V = principal_axes(rows[rows.any(axis=1)], rank)
+        X = project_features(X, blocks, V, center)
+    else:
+        center, V = np.zeros(d), np.zeros((d, 0))
     y = np.asarray(y)
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
     clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
-                             random_state=as_seed_int(seed) % 2**32, tol=1e-6)
+                             random_state=as_seed_int(seed) % 2**32, tol=tol)
     clf.fit((X - mean) / scale, y)
     k = len(BEHAVIOURS)
     coef = np.zeros((k, X.shape[1]))
     intercept = np.full(k, -1e3)  # a class absent from training is never predicted
     coef[clf.classes_] = clf.coef_
     intercept[clf.classes_] = clf.intercept_
-    return LabellerModel(classes=BEHAVIOURS, blocks=tuple(blocks), mean=mean, scale=scale, coef=coef,
+    return LabellerModel(classes=BEHAVIOURS, blocks=blocks, center=center, projection=V, mean=mean, scale=scale, coef=coef,
                          intercept=intercept, encoder=encoder or {}, training=training or {})
 
 
 def train_labeller(out: str | os.PathLike[str] | None = None, seed: Any = 0, *, embedder: Embedder | None = None,
-                   exclude: Sequence[str] = (), C: float = DEFAULT_C,
+                   exclude: Sequence[str] = (), C: float = DEFAULT_C, rank: int = DEFAULT_RANK,
                    blocks: Sequence[str] = DEFAULT_BLOCKS) -> LabellerModel:
     """Train the labeller on the ReasoningFlow-mapped labels of the annotated traces in ``data/``.
 
@@ -424,11 +465,11 @@ def train_labeller(out: str | os.PathLike[str] | None = None, seed: Any = 0, *, 
     index = {b: i for i, b in enumerate(BEHAVIOURS)}
     y = np.array([index[s.behaviour] for t in traces for s in t.steps])
     model = fit_model(
-        X, y, C=C, seed=seed, blocks=blocks,
+        X, y, C=C, seed=seed, blocks=blocks, rank=rank,
         encoder={"package": DEFAULT_MODEL_PACKAGE, "max_seq_length": MAX_SEQ_LENGTH, "max_chars": MAX_CHARS},
         training={"data": "data/reasoningflow/annotated (ReasoningFlow, Apache-2.0), labels by ReasoningFlowLabeller",
                   "n_traces": len(traces), "n_steps": int(y.size), "excluded": sorted(exclude), "seed": as_seed_int(seed),
-                  "C": C, "class_weight": "balanced", "class_counts": np.bincount(y, minlength=len(BEHAVIOURS)).tolist(),
+                  "C": C, "rank": rank, "class_weight": "balanced", "class_counts": np.bincount(y, minlength=len(BEHAVIOURS)).tolist(),
                   "sklearn": sklearn.__version__},
     )
     if out is not None:
