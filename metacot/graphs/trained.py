@@ -374,7 +374,7 @@ def soft_transition_counts(probas: Iterable[np.ndarray]) -> np.ndarray:
     --------
     >>> P = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
     >>> soft_transition_counts([P]).tolist()
-    [[0.5, 0.5], [0.0, 1.0]]
+    [[0.5, 1.0], [0.0, 0.5]]
     """
     total: np.ndarray | None = None
     for P in probas:
