@@ -297,8 +297,9 @@ def _figure(conf: pd.DataFrame, rel: pd.DataFrame, ablation: pd.DataFrame, graph
     ax[1, 0].set_title("Ablation (leave one model out)")
     for k, ((lab, counts), part) in enumerate(graphs.groupby(["labeller", "counts"], sort=False)):
         x = np.arange(len(part)) + 0.2 * k
-        ax[1, 1].errorbar(x, part["pearson"], yerr=[part["pearson"] - part["pearson_lo"], part["pearson_hi"] - part["pearson"]],
-                          fmt="o", capsize=3, label=f"{lab} ({counts})")
+        # A percentile interval need not contain the point estimate: draw it as a line, not error bars.
+        line = ax[1, 1].plot(x, part["pearson"], "o", label=f"{lab} ({counts})")[0]
+        ax[1, 1].vlines(x, part["pearson_lo"], part["pearson_hi"], color=line.get_color())
         ax[1, 1].set_xticks(np.arange(len(part)) + 0.2, part["teacher"])
     ax[1, 1].axhline(GOAL_R, color="k", ls=":", lw=1)
     ax[1, 1].set_ylabel("r with the mapping's graph (95% paired bootstrap)")

@@ -42,9 +42,9 @@ from metacot.graphs.trained import (
 from metacot.structure.geometry import HashingEmbedder
 from metacot.traces.core import DATA_DIR, Step, Trace, load_reasoningflow
 
-#: The shipped model's held-out kappa must stay at or above this (measured 0.3x at release; see
-#: the model card). A model no better than chance sits near 0.
-KAPPA_FLOOR = 0.25
+#: The shipped model's kappa on the 9 held-out traces must stay at or above this: measured 0.447
+#: at release (the keyword labeller: 0.311 on the same steps; permuted coefficients: -0.02 to 0.01).
+KAPPA_FLOOR = 0.35
 #: Retraining from data/ must give the shipped probabilities to within this (max abs difference).
 PROBA_TOL = 1e-3
 
