@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "M8": "m8_compression",
     "M9": "m9_invariance",
     "M10": "m10_chain_transforms",
+    "M11": "m11_labeller",
     "X1": "x1_molesyn",
 }
 

@@ -37,6 +37,7 @@ from metacot.graphs.comparison import bootstrap_graphs, bootstrap_weights, compa
 from metacot.graphs.counts import per_trace_counts
 from metacot.graphs.fit import fit_graph
 from metacot.traces.core import Trace
+from metacot.traces.summarise import SUMMARY_SYSTEM, summary_request
 
 #: The paper's "about 45% fewer tokens" of summarised private-model thinking, as a kept share.
 SUMMARY_RATIO = 0.55
@@ -100,7 +101,7 @@ def chunks(quick: bool) -> list[Trace]:
 def summary_fingerprint(sampler, ratio: float) -> str:
     """A short hash of everything that decides a summary: prompt, model file, ratio, settings."""
     d = sampler.describe()
-    key = json.dumps([tf.SUMMARY_SYSTEM, tf.summary_request("P", "T", 1, True), d.get("model"),
+    key = json.dumps([SUMMARY_SYSTEM, summary_request("P", "T", 1, True), d.get("model"),
                       Path(str(d.get("path", ""))).name, d.get("n_ctx"), ratio, CHUNK_WORDS, CHUNK_MAX_STEPS])
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 

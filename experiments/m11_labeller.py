@@ -36,6 +36,7 @@ import pandas as pd
 from experiments._common import Claim, from_claim, output_dir, write
 from experiments._molecular import SOURCES, TEACHERS, annotated
 from metacot.behaviours import BEHAVIOURS
+from metacot.embed import CachedEmbedder
 from metacot.graphs.fit import fit_dirichlet, fit_graph, per_trace_counts
 from metacot.graphs.graph import compare, comparison_stats
 from metacot.graphs.labellers import KeywordLabeller, ReasoningFlowLabeller, label_traces
@@ -48,7 +49,6 @@ from metacot.graphs.trained import (
     soft_transition_counts,
     traces_features,
 )
-from metacot.structure.geometry import CachedEmbedder
 from metacot.traces.core import read_traces
 
 GOAL_KAPPA, GOAL_F1, GOAL_R = 0.6, 0.65, 0.95

@@ -5,7 +5,7 @@ hitting time of a chain family and, with ``--walkers``, a Monte Carlo estimate b
 ``metacot experiments ID... [--quick]`` runs experiments from a source checkout (it forwards to
 ``python -m experiments``).
 
-``metacot label TRACES -o OUT.jsonl [--labeller keep|map:FILE.toml|keyword|reasoningflow|llm-judge]``
+``metacot label TRACES -o OUT.jsonl [--labeller keep|map:FILE.toml|trained|keyword|reasoningflow|llm-judge]``
 labels traces (a metacot trace JSONL file, recognised by its content whatever its suffix, or
 ReasoningFlow annotations) into the four behaviours; ``metacot fit TRACES -o GRAPH.json
 [--method dirichlet|mle|pymc|hierarchical] [--prior A] [--source MODEL] [--labeller NAME]`` fits a
@@ -120,6 +120,10 @@ def _labeller(args: argparse.Namespace):
         return label.ReasoningFlowLabeller()
     if name == "keyword":
         return label.KeywordLabeller()
+    if name == "trained":
+        from metacot.graphs.trained import TrainedLabeller
+
+        return TrainedLabeller()
     if name == "llm-judge":
         from metacot.llm import samplers
 
@@ -132,7 +136,7 @@ def _labeller(args: argparse.Namespace):
             sampler = samplers.LlamaCppSampler()
         return label.LLMJudgeLabeller(sampler)
     raise InvalidArgumentError(
-        f"unknown labeller {name!r}; use keep, map:FILE.toml, keyword, reasoningflow or llm-judge"
+        f"unknown labeller {name!r}; use keep, map:FILE.toml, trained, keyword, reasoningflow or llm-judge"
     )
 
 
@@ -153,6 +157,17 @@ def _label(args: argparse.Namespace) -> int:
         print("steps given the default behaviour (no mapping): "
               + ", ".join(f"{tag} {k}" for tag, k in sorted(unmapped.items())))
     return 0
+
+
+def _train_labeller(args: argparse.Namespace) -> int:
+    from metacot.graphs import trained
+
+    argv = ["--seed", str(args.seed)]
+    if args.out:
+        argv += ["--out", args.out]
+    if args.cache:
+        argv += ["--cache", args.cache]
+    return trained.main(argv)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -232,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     lb.add_argument("traces", help="metacot trace JSONL (any suffix), or ReasoningFlow annotated file/folder")
     lb.add_argument("-o", "--output", required=True, help="output trace JSONL")
     lb.add_argument("--labeller", default="reasoningflow", metavar="NAME",
-                    help="keep (the behaviours the steps have), map:FILE.toml (another taxonomy), keyword, "
-                         "reasoningflow (default) or llm-judge")
+                    help="keep (the behaviours the steps have), map:FILE.toml (another taxonomy), trained (the "
+                         "shipped step classifier), keyword, reasoningflow (default) or llm-judge")
     lb.add_argument("--base-url", default=None, help="llm-judge: an OpenAI-compatible server (default: the embedded model)")
     lb.add_argument("--model", default=None, help="llm-judge: model name on that server")
     lb.add_argument("--concurrency", type=int, default=8, help="llm-judge: requests in flight at once")
@@ -250,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     ft.add_argument("--prior", type=float, default=1.0, help="Dirichlet prior per entry")
     ft.add_argument("--source", default=None, help="fit only the traces of this source model")
     ft.set_defaults(run=_fit)
+
+    tr = sub.add_parser("train-labeller", help="retrain the shipped step labeller from data/ (seeded)")
+    tr.add_argument("--out", default=None, help="folder for trained_labeller.json (default: the package's)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--cache", default=None, help="embedding cache folder")
+    tr.set_defaults(run=_train_labeller)
 
     gr = sub.add_parser("graph", help="inspect behaviour graphs")
     gsub = gr.add_subparsers(dest="graph_command", required=True)

@@ -235,3 +235,14 @@ def test_hitting_time_at_extreme_eps_is_exact_or_one_line(capsys):
     # 4e308 overflows float64: one line, no traceback.
     assert main(["hitting-time", "line_of_cliques", "--K", "2", "--M", "4", "--eps", "1e-308"]) == 2
     assert "overflows" in _one_line_error(capsys)
+
+
+def test_own_traces_labelled_by_the_shipped_trained_labeller(tmp_path):
+    from metacot import traces
+
+    path, _ = _foreign_traces(tmp_path)
+    out = tmp_path / "t.jsonl"
+    assert main(["label", str(path), "-o", str(out), "--labeller", "trained"]) == 0
+    got = traces.read_traces(out)
+    assert all(s.behaviour is not None for t in got for s in t.steps)
+    assert {t.metadata["labeller"] for t in got} == {"trained"}

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from metacot.embed import DEFAULT_MODEL_PACKAGE, model_dir
 from metacot.errors import InvalidArgumentError, MissingDependencyError
-from metacot.structure.geometry import DEFAULT_MODEL_PACKAGE, model_dir
 
 #: Characters of a step kept before tokenisation: longer steps are cut (99% of the annotated
 #: steps are shorter than 250 characters), which bounds the tokeniser's work.

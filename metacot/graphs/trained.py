@@ -52,6 +52,7 @@ import numpy as np
 from metacot._checks import as_seed_int
 from metacot._io import atomic_write
 from metacot.behaviours import BEHAVIOURS, Behaviour
+from metacot.embed import DEFAULT_MODEL_PACKAGE
 from metacot.errors import InvalidArgumentError, MetacotError
 from metacot.graphs.step_features import (
     MAX_CHARS,
@@ -62,7 +63,6 @@ from metacot.graphs.step_features import (
     project_features,
     trace_features,
 )
-from metacot.structure.geometry import DEFAULT_MODEL_PACKAGE
 from metacot.traces.core import Trace
 
 __all__ = [
@@ -480,7 +480,7 @@ def train_labeller(out: str | os.PathLike[str] | None = None, seed: Any = 0, *, 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m metacot.graphs.trained --out DIR [--seed N] [--cache DIR]``: retrain the shipped weights."""
-    from metacot.structure.geometry import CachedEmbedder
+    from metacot.embed import CachedEmbedder
 
     p = argparse.ArgumentParser(prog="python -m metacot.graphs.trained", description=main.__doc__)
     p.add_argument("--out", type=Path, default=MODEL_PATH.parent, help="folder for trained_labeller.json")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from metacot.behaviours import BEHAVIOURS
+from metacot.embed import HashingEmbedder
 from metacot.errors import InvalidArgumentError, MetacotError
 from metacot.graphs.fit import transition_counts
 from metacot.graphs.labellers import Labeller, ReasoningFlowLabeller, agreement, label_traces
@@ -39,7 +40,6 @@ from metacot.graphs.trained import (
     soft_transition_counts,
     traces_features,
 )
-from metacot.structure.geometry import HashingEmbedder
 from metacot.traces.core import DATA_DIR, Step, Trace, load_reasoningflow
 
 #: The shipped model's kappa on the 9 held-out traces must stay at or above this: measured 0.447
@@ -222,7 +222,7 @@ def test_soft_counts_are_expected_hard_counts():
 # ------------------------------------------------------------------------------- the shipped weights
 def _encoder_or_skip():
     pytest.importorskip("sentence_transformers")
-    from metacot.structure.geometry import model_dir
+    from metacot.embed import model_dir
 
     try:
         model_dir()
@@ -256,9 +256,9 @@ def test_shipped_model_held_out_kappa_above_floor(held_out):
 @pytest.mark.slow
 def test_retraining_reproduces_the_shipped_weights(held_out):
     _encoder_or_skip()
+    from metacot.embed import CachedEmbedder
     from metacot.graphs.step_features import StepEmbedder
     from metacot.graphs.trained import train_labeller
-    from metacot.structure.geometry import CachedEmbedder
 
     shipped = LabellerModel.load()
     cache = Path(os.environ.get("METACOT_CACHE", Path.home() / ".cache" / "metacot")) / "embeddings"
