@@ -22,10 +22,6 @@ Examples
 ([nan, 0.0, 0.0, 0.2, 0.0, 0.0], [nan, nan, 0.0, 1.0, -inf, 0.0])
 >>> classify_phases(info).tolist()
 [-2, -2, -1, 1, 0, -1]
-
-This module gathers both views under one name: the per-step information measures and phases
-live in :mod:`metacot.structure.information`, the oscillation statistics and spectra in
-:mod:`metacot.structure.oscillation`.
 """
 
 from __future__ import annotations

@@ -29,15 +29,9 @@ from metacot._lazy import attach
 # function, leaves the function in place for good (the module stays in sys.modules).
 from metacot.synth.molesyn import SynthResult, check_answer, extract_boxed, molesyn
 
-_NAMES = {
-    "ChatRequest": "metacot.llm.protocol",
-    "LlamaCppSampler": "metacot.llm.llamacpp",
-    "OpenAISampler": "metacot.llm.openai_server",
-    "Sampler": "metacot.llm.protocol",
-    "ScriptedSampler": "metacot.llm.protocol",
-    "chat": "metacot.llm.protocol",
-    "default_gguf": "metacot.llm.llamacpp",
-}
+# The samplers are re-exported from metacot.llm, which owns the one mapping of their modules.
+_SAMPLERS = ("ChatRequest", "LlamaCppSampler", "OpenAISampler", "Sampler", "ScriptedSampler", "chat", "default_gguf")
+_NAMES = dict.fromkeys(_SAMPLERS, "metacot.llm")
 __getattr__, __dir__ = attach(__name__, globals(), modules=["cli", "prompts"], names=_NAMES)
 
 __all__ = [
