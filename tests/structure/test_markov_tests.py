@@ -164,3 +164,12 @@ def test_right_order_found(true_order):
         tests = mt.order_tests(seqs, 3)
         first_kept = next(k for k, r in enumerate(tests) if not r.rejects(0.01))
         assert first_kept == true_order
+
+
+def test_williams_correction_shrinks_the_statistic():
+    seqs = simulate_order(P1, 3, 1, 20, 30, np.random.default_rng(3))
+    ctx, nxt, _ = mt.transitions(mt.encode_sequences(seqs), 2)
+    plain = mt.conditional_g_test(ctx % 3, ctx // 3, nxt)
+    corrected = mt.conditional_g_test(ctx % 3, ctx // 3, nxt, williams=True)
+    assert plain.williams_q == 1.0 and corrected.williams_q > 1.0
+    assert corrected.statistic == plain.statistic and corrected.p_value > plain.p_value
