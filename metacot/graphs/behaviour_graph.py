@@ -149,6 +149,44 @@ class BehaviourGraph:
             )
         return pi
 
+    def posterior_samples(self, n: int, seed: Any, prior: float = 1.0) -> np.ndarray:
+        r"""``n`` transition matrices drawn from the graph's Dirichlet row posterior.
+
+        Row :math:`i` is :math:`\mathrm{Dir}(\alpha_{i\cdot})` with :math:`\alpha` = :attr:`posterior`
+        when the graph has one (``fit_graph(method="dirichlet")``), else
+        :attr:`counts` + ``prior`` (the same posterior :func:`metacot.graphs.closed_form.fit_dirichlet`
+        would give). Draws are vectorised (:meth:`~metacot.graphs.closed_form.DirichletPosterior.sample`).
+        :mod:`metacot.graphs.posterior` turns them into hitting times, committors and stationary laws.
+
+        Returns
+        -------
+        ndarray, shape (n, k, k)
+
+        Raises
+        ------
+        InvalidArgumentError
+            If the graph has neither a posterior nor counts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = BehaviourGraph(np.full((4, 4), 0.25), counts=np.full((4, 4), 10.0))
+        >>> g.posterior_samples(3, seed=0).shape
+        (3, 4, 4)
+        """
+        from metacot.graphs.closed_form import DirichletPosterior, fit_dirichlet
+
+        if self.posterior is not None:
+            post = DirichletPosterior(alpha=self.posterior, states=self.states)
+        elif self.counts is not None:
+            post = fit_dirichlet(self.counts, prior, self.states)
+        else:
+            raise InvalidArgumentError(
+                "the graph has neither a Dirichlet posterior nor counts, so there is nothing to sample; "
+                "fit it with fit_graph(..., method='dirichlet')"
+            )
+        return post.sample(positive_int(n, "n"), seed)
+
     # --------------------------------------------------------------------------- I/O
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict in the versioned schema read by :meth:`from_dict`."""

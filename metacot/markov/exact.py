@@ -24,7 +24,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from metacot._checks import positive_int
-from metacot.errors import ArgumentTypeError, InvalidChainError, SolverError, UnknownBackendError
+from metacot.errors import ArgumentTypeError, InvalidArgumentError, InvalidChainError, SolverError, UnknownBackendError
 from metacot.markov.chain import Chain, as_state_set
 from metacot.markov.reach import closed_classes, hitting_classes, reaches, target_states
 from metacot.markov.solvers import MMatrixLU, leak_split, solve_pinned
@@ -159,31 +159,55 @@ def mean_hitting_time(chain: Chain, start: Any = None, target: Any = None) -> fl
 
 @dataclass(frozen=True)
 class HittingTimeDistribution:
-    r"""The law of :math:`\tau` up to a horizon.
+    r"""The law of :math:`\tau` up to a horizon :math:`t_{\max}`.
 
     Attributes
     ----------
     pmf : ndarray, shape (t_max + 1,)
-        :math:`\Pr(\tau = t)` for :math:`t = 0, \dots, t_{\max}`.
+        :math:`\Pr(\tau = t)` for :math:`t = 0, \dots, t_{\max}` (an array: ``d.pmf.sum()``,
+        ``d.pmf[t]``).
     tail : float
         :math:`\Pr(\tau > t_{\max})`, the mass not yet absorbed.
     remaining : ndarray, shape (n_states,)
         :math:`\Pr(X_{t_{\max}} = x,\ \tau > t_{\max})`: where the tail mass sits.
+
+    Examples
+    --------
+    >>> from metacot.markov.families import line_of_cliques
+    >>> d = hitting_time_distribution(line_of_cliques(K=1, M=2, eps=0.1), t_max=60)
+    >>> d.cdf[:3].tolist(), d.quantile(0.5), round(d.mean(), 6)
+    ([0.0, 0.5, 0.75], 1, 2.0)
     """
 
     pmf: np.ndarray
     tail: float
     remaining: np.ndarray
 
+    @property
+    def t_max(self) -> int:
+        """The horizon."""
+        return self.pmf.size - 1
+
+    @property
     def cdf(self) -> np.ndarray:
-        r""":math:`\Pr(\tau \le t)` for :math:`t = 0..t_{\max}`."""
-        return np.cumsum(self.pmf)
+        r""":math:`\Pr(\tau \le t)` for :math:`t = 0..t_{\max}`, an array like :attr:`pmf`."""
+        return np.minimum(np.cumsum(self.pmf), 1.0)
+
+    @property
+    def sf(self) -> np.ndarray:
+        r""":math:`\Pr(\tau > t)` for :math:`t = 0..t_{\max}`, without cancellation for tiny tails.
+
+        Summed from the right, :math:`\Pr(\tau > t) = \text{tail} + \sum_{s > t} p_s`.
+        """
+        rev = np.cumsum(self.pmf[::-1])[::-1]
+        return self.tail + np.append(rev[1:], 0.0)
 
     def mean(self, h: np.ndarray | None = None) -> float:
         r"""The mean of :math:`\tau`.
 
-        Without ``h``, only when the tail is exactly 0. With the exact hitting times ``h`` the mean
-        is exact for any horizon, by the Markov property at :math:`t_{\max}`:
+        Without ``h``, only when the tail is 0 up to rounding (below :math:`10^{-12}`). With the
+        exact hitting times ``h`` (:func:`hitting_times`) the mean is exact for any horizon, by the
+        Markov property at :math:`t_{\max}`:
 
         .. math:: \mathbb{E}[\tau] = \sum_{t \le t_{\max}} t\, p_t
                   + \sum_x \Pr(X_{t_{\max}} = x, \tau > t_{\max})\,\bigl(t_{\max} + h(x)\bigr).
@@ -191,13 +215,36 @@ class HittingTimeDistribution:
         t = np.arange(self.pmf.size)
         head = float(t @ self.pmf)
         if h is None:
-            if self.tail > 0:
+            if self.tail > 1e-12:
                 raise InvalidChainError(
-                    f"the tail mass {self.tail:.3g} is not zero; pass the hitting times h to account for it"
+                    f"the tail mass {self.tail:.3g} beyond t_max = {self.t_max} is not negligible; "
+                    "pass the hitting times h (exact.hitting_times(chain)) to account for it, or a larger t_max"
                 )
             return head
         occupied = self.remaining > 0
-        return head + float(self.remaining[occupied] @ (self.pmf.size - 1 + h[occupied]))
+        return head + float(self.remaining[occupied] @ (self.pmf.size - 1 + np.asarray(h)[occupied]))
+
+    def quantile(self, q: float | np.ndarray) -> int | np.ndarray:
+        r"""The smallest :math:`t` with :math:`\Pr(\tau \le t) \ge q`, for :math:`q \in [0, 1]`.
+
+        Raises
+        ------
+        InvalidChainError
+            If :math:`q` exceeds :math:`\Pr(\tau \le t_{\max})`: the quantile lies beyond the
+            horizon (or is infinite); recompute with a larger ``t_max``.
+        """
+        qa = np.asarray(q, dtype=np.float64)
+        if np.any(~np.isfinite(qa) | (qa < 0) | (qa > 1)):
+            raise InvalidArgumentError(f"q must lie in [0, 1], got {q!r}")
+        cdf = self.cdf
+        # A relative slack of 1e-12 keeps q = cdf[t] (up to rounding of the cumulative sum) at t.
+        t = np.searchsorted(cdf, qa - 1e-12, side="left")
+        if np.any(t > self.t_max):
+            raise InvalidChainError(
+                f"the {float(np.max(qa)):g}-quantile lies beyond t_max = {self.t_max} "
+                f"(Pr(tau <= t_max) = {float(cdf[-1]):.6g}); use a larger t_max"
+            )
+        return int(t) if qa.ndim == 0 else t.astype(np.int64)
 
 
 def hitting_time_distribution(
