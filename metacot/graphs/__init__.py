@@ -20,6 +20,7 @@
 from metacot._lazy import attach
 
 _MODULES = {
+    "posterior": "metacot.graphs.posterior",
     "labellers": "metacot.graphs.labellers",
     "labelling": "metacot.graphs.labelling",
     "mapping": "metacot.graphs.mapping",

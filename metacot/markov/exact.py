@@ -24,7 +24,13 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from metacot._checks import positive_int
-from metacot.errors import ArgumentTypeError, InvalidArgumentError, InvalidChainError, SolverError, UnknownBackendError
+from metacot.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidChainError,
+    SolverError,
+    UnknownBackendError,
+)
 from metacot.markov.chain import Chain, as_state_set
 from metacot.markov.reach import closed_classes, hitting_classes, reaches, target_states
 from metacot.markov.solvers import MMatrixLU, leak_split, solve_pinned

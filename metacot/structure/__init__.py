@@ -21,6 +21,11 @@ Exact laws of transformed paths of lifted chains:
 * :mod:`~metacot.structure.transformed_paths` -- thinning, censoring, merging runs;
 * :mod:`~metacot.structure.path_fit` -- maximum-likelihood lifted chains of paths and traces, sampling;
 * :mod:`~metacot.structure.path_laws` -- all three under one name.
+
+Is a label sequence Markov?
+
+* :mod:`~metacot.structure.markov_tests` -- order, homogeneity and position tests (:math:`G^2`), AIC/BIC;
+* :mod:`~metacot.structure.markov_models` -- order-k and semi-Markov models by held-out log-likelihood.
 """
 
 from metacot._lazy import attach
@@ -37,6 +42,8 @@ _MODULES = {
     "lifted": "metacot.structure.lifted",
     "transformed_paths": "metacot.structure.transformed_paths",
     "path_fit": "metacot.structure.path_fit",
+    "markov_tests": "metacot.structure.markov_tests",
+    "markov_models": "metacot.structure.markov_models",
 }
 # Public names of the modules, by defining module (``oscillation`` is the module; its function is
 # mc.structure.oscillation.oscillation).

@@ -65,9 +65,9 @@ __all__ = [
     "conditional_g_test",
     "encode_sequences",
     "homogeneity_test",
+    "order_scores",
     "order_test",
     "order_tests",
-    "order_scores",
     "position_test",
     "transitions",
 ]

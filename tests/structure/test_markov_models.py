@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_markov_tests import P1, order2_chain, simulate_order
 
 from metacot.structure import markov_models as mm
 from metacot.structure.markov_tests import encode_sequences
-
-from test_markov_tests import P1, order2_chain, simulate_order
 
 
 @pytest.mark.parametrize("model", [mm.MarkovModel(0), mm.MarkovModel(2), mm.SemiMarkovModel(max_age=3)])
