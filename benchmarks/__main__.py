@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SUITES = ("bench_simulate", "bench_exact", "bench_pcca", "bench_gpu", "bench_synth")
+SUITES = ("bench_simulate", "bench_exact", "bench_pcca", "bench_gpu", "bench_synth", "bench_label", "bench_posterior")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -55,6 +55,17 @@ def goals(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, bool]]:
             same = bool(row["same_sets"].iloc[0])
             out.append(("metastable_sets: at least 10x pyGPCCA, same sets", f"{speed:.0f}x, same sets: {same}",
                         speed >= 10 and same))
+    lab = tables.get("bench_label")
+    if lab is not None:
+        shipped = lab[(lab["variant"] == "label") & (lab["max_seq_length"] == 128)]
+        if len(shipped):
+            rate = float(shipped["steps_per_s"].max())
+            out.append(("trained labeller, embedding included: at least 200 steps/s", f"{rate:.0f}", rate >= 200))
+    post = tables.get("bench_posterior")
+    if post is not None:
+        sec = float(post["seconds"].iloc[0])
+        out.append(("1,000 posterior hitting-time vectors (4-state lifted chain): under 1 s", f"{sec * 1e3:.1f} ms",
+                    sec < 1))
     return out
 
 

@@ -37,6 +37,7 @@ REGISTRY: dict[str, str] = {
     "M9": "m9_invariance",
     "M10": "m10_chain_transforms",
     "M11": "m11_labeller",
+    "M12": "m12_markov_order",
     "X1": "x1_molesyn",
 }
 

@@ -127,7 +127,7 @@ def test_predict_proba_matches_scikit_learn():
     y = rng.integers(0, 4, size=400)
     X[:, 0] += y  # some signal
     blocks = ("self", "sim")
-    m = fit_model(X, y, blocks=blocks, rank=5, C=0.3, tol=1e-10, max_iter=5000)
+    m = fit_model(X, y, blocks=blocks, rank=5, C=0.3, class_weight="balanced", tol=1e-10, max_iter=5000)
     # Independent route: project with the model's axes, standardise, fit scikit-learn directly.
     Z = project_features(X, blocks, m.projection, m.center)
     Z = (Z - Z.mean(0)) / Z.std(0)
