@@ -157,7 +157,7 @@ def run_report(args: argparse.Namespace) -> int:
 
     _check_folder(args.json, "--json")
     _check_folder(args.md, "--md")
-    run = read_run(args.run)
+    run = read_run(args.run_file)
     labeller = None
     if args.labeller != "trained":
         from metacot.graphs.keyword import KeywordLabeller
@@ -195,7 +195,7 @@ def run_export(args: argparse.Namespace) -> int:
             raise MissingInputError(args.fidelity, "closed-loop report (--fidelity)")
         fidelity = _SavedFidelity(json.loads(Path(args.fidelity).read_text()))
     ex = export_run(
-        args.run, args.out, card=args.card, fidelity=fidelity, problems=problems,
+        args.run_file, args.out, card=args.card, fidelity=fidelity, problems=problems,
         require_answer=not args.keep_unanswered, verified_only=args.verified_only,
         dedup_steps=not args.no_dedup, dedup_traces=not args.no_dedup, decontaminate=args.decontaminate,
         **({"benchmarks": args.benchmarks.split(",")} if args.benchmarks else {}),
@@ -298,7 +298,7 @@ def _register_report(subparsers: Any) -> None:
         description="Label every synthesised step with the trained labeller, refit the behaviour graph and compare "
                     "it with the graph that drove the run (Pearson r, row JS, bootstrap intervals), with a teacher's "
                     "split-half noise, and the intended behaviours with the labels (Cohen's kappa, confusion).")
-    rp.add_argument("run", help="molesyn output JSONL")
+    rp.add_argument("run_file", metavar="RUN", help="molesyn output JSONL")
     rp.add_argument("--graph", default=None,
                     help="the driving graph (JSON or reference name); default the one recorded in the run")
     rp.add_argument("--labeller", default="trained", choices=["trained", "keyword"])
@@ -317,7 +317,7 @@ def _register_export(subparsers: Any) -> None:
         description="Check answers, drop unanswered traces, de-duplicate steps and traces, optionally keep only "
                     "verified answers and decontaminate against the shipped benchmarks; write one chat record per "
                     "trace (reasoning in <think>) and a Markdown card with every count.")
-    ep.add_argument("run", help="molesyn output JSONL")
+    ep.add_argument("run_file", metavar="RUN", help="molesyn output JSONL")
     ep.add_argument("--out", required=True, help="SFT JSONL to write")
     ep.add_argument("--card", default=None, help="dataset card (Markdown) to write")
     ep.add_argument("--verified-only", action="store_true", help="keep only traces math-verify accepts")

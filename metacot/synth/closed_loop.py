@@ -390,7 +390,8 @@ class ClosedLoopReport:
         ]
         rec = self.recall
         for i, b in enumerate(names):
-            lines.append(f"| {b} | " + " | ".join(str(int(v)) for v in self.confusion[i]) + f" | {rec[b]:.0%} |")
+            r = f"{rec[b]:.0%}" if np.isfinite(rec[b]) else "-"
+            lines.append(f"| {b} | " + " | ".join(str(int(v)) for v in self.confusion[i]) + f" | {r} |")
         return "\n".join(lines) + "\n"
 
 

@@ -20,9 +20,10 @@ the same to a molesyn run, and every trace that leaves is counted under the rule
    collapsing white space) or nearly (Jaccard similarity of word 3-gram sets at least
    ``near_threshold``, 0.8 by default; texts under three words compare as word sets) is removed;
    the steps left keep their intended behaviours.
-4. **Traces.** Across the run, a trace whose normalised text equals an earlier kept trace's, or
-   is nearly equal by the same Jaccard rule on its whole text, is dropped (first one kept, in file
-   order). Pairwise, :math:`O(n^2)` in traces: fine for the thousands of traces of a run.
+4. **Traces.** Across the run, a trace whose normalised reasoning (its steps) equals an earlier
+   kept trace's, or is nearly equal by the same Jaccard rule on the whole text, is dropped (first
+   one kept, in file order), whatever its problem: a reasoning text that serves two problems word
+   for word is a template, not a solution of either. Pairwise, :math:`O(n^2)` in traces: fine for the thousands of traces of a run.
 5. **Decontamination** (when ``decontaminate`` is on). Our rule, after the n-gram checks of
    OpenThoughts and Tülu 3: text is cut into lower-case alphanumeric words; a trace is
    contaminated if its **problem** or any of its **steps** shares a word 8-gram with the statement
@@ -306,7 +307,7 @@ class CurationReport:
         for reason in ("no_answer", "not_verified", "unverifiable", "duplicate_exact", "duplicate_near", "contaminated"):
             if self.dropped[reason]:
                 lines.append(f"- dropped, {reason.replace('_', ' ')}: {self.dropped[reason]}")
-        lines.append(f"- steps: {self.steps_in} in kept-or-dropped traces read, {self.steps_out} exported; "
+        lines.append(f"- steps: {self.steps_in} read, {self.steps_out} exported; "
                      f"repeated steps removed: {self.steps_removed['exact']} exact, {self.steps_removed['near']} near")
         if self.contamination:
             by = Counter(c.benchmark for c in self.contamination)
