@@ -307,6 +307,8 @@ class ClosedLoopReport:
     confusion : ndarray, shape (4, 4)
         Step counts, rows intended, columns labelled, in ``BEHAVIOURS`` order.
     level : float
+    labelled : tuple of Trace
+        The traces as the labeller labelled them (the data of ``refit``; not in :meth:`to_dict`).
     """
 
     n_traces: int
@@ -327,6 +329,7 @@ class ClosedLoopReport:
     confusion: np.ndarray
     level: float
     settings: dict[str, Any] = field(default_factory=dict)
+    labelled: tuple[Trace, ...] = field(default=(), repr=False)
 
     @property
     def recall(self) -> dict[str, float]:
@@ -485,4 +488,5 @@ def closed_loop(
         kappa=float(kappa_from_table(M)), kappa_interval=(float(lo), float(hi)),
         agreement=float(np.trace(M) / n) if n else float("nan"), confusion=M, level=float(level),
         settings={"prior": prior, "n_boot": n_boot, "seed": seed if isinstance(seed, int) else None},
+        labelled=tuple(labelled),
     )
