@@ -20,7 +20,6 @@ from metacot.behaviours import BEHAVIOURS, Behaviour
 from metacot.errors import InvalidArgumentError
 from metacot.graphs.agreement import agreement, confusion
 from metacot.graphs.comparison import compare
-from metacot.graphs.fit import fit_graph
 from metacot.graphs.graph import BehaviourGraph, reference
 from metacot.graphs.labelling import relabel
 from metacot.llm.samplers import ScriptedSampler

@@ -143,7 +143,7 @@ def test_empty_torn_and_damaged_runs(tmp_path):
         f.write(b'{"format": "metacot.trace", "trace_')       # killed mid-write
     run = read_run(out)
     assert len(run.traces) == 4 and "line 5" in run.torn
-    res = export_run(out, tmp_path / "sft.jsonl", problems=probs + [Problem("9", "lost", "1", "toy")])
+    res = export_run(out, tmp_path / "sft.jsonl", problems=[*probs, Problem("9", "lost", "1", "toy")])
     assert res.report.torn == run.torn and res.report.missing == ["toy/9"]
     lines = out.read_bytes().split(b"\n")
     lines[1] = b"{not json"
