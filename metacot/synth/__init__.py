@@ -6,7 +6,11 @@
   (canned replies for tests);
 * :mod:`metacot.synth.prompts` -- one prompt per behaviour, after Chen et al. (2026), *The
   Molecular Structure of Thought*, Appendix E (our wording);
-* :mod:`metacot.synth.molesyn` -- :func:`molesyn`, the resumable walk-and-generate driver.
+* :mod:`metacot.synth.molesyn` -- :func:`molesyn`, the resumable walk-and-generate driver;
+* :mod:`metacot.synth.closed_loop` -- the closed structure check: label the written steps, refit
+  the graph, compare it with the driving graph and with a teacher's split-half noise;
+* :mod:`metacot.synth.curate` -- answer checks, de-duplication and benchmark decontamination, with counts;
+* :mod:`metacot.synth.export` -- chat-format SFT JSONL (schema, reader) and the dataset card.
 
 Importing this package loads neither llama.cpp nor httpcore; they are imported on first use, and a
 missing one raises :class:`~metacot.errors.MissingDependencyError` naming the ``llm`` extra.
@@ -17,7 +21,7 @@ Examples
 >>> synth.ChatRequest([{"role": "user", "content": "hi"}]).max_tokens
 256
 >>> sorted(synth.__all__)[:3]
-['ChatRequest', 'LlamaCppSampler', 'OpenAISampler']
+['ChatRequest', 'ClosedLoopReport', 'CurationReport']
 """
 
 from __future__ import annotations
@@ -32,10 +36,18 @@ from metacot.synth.molesyn import SynthResult, check_answer, extract_boxed, mole
 # The samplers are re-exported from metacot.llm, which owns the one mapping of their modules.
 _SAMPLERS = ("ChatRequest", "LlamaCppSampler", "OpenAISampler", "Sampler", "ScriptedSampler", "chat", "default_gguf")
 _NAMES = dict.fromkeys(_SAMPLERS, "metacot.llm")
-__getattr__, __dir__ = attach(__name__, globals(), modules=["cli", "prompts"], names=_NAMES)
+# The functions closed_loop and curate share their modules' names, so only the modules are attributes here.
+_NAMES.update({"ClosedLoopReport": "metacot.synth.closed_loop", "CurationReport": "metacot.synth.curate",
+               "SFT_SCHEMA": "metacot.synth.export", "dataset_card": "metacot.synth.export",
+               "export_run": "metacot.synth.export", "read_sft": "metacot.synth.export"})
+_MODULES = ["cli", "prompts", "closed_loop", "curate", "export"]
+__getattr__, __dir__ = attach(__name__, globals(), modules=_MODULES, names=_NAMES)
 
 __all__ = [
+    "SFT_SCHEMA",
     "ChatRequest",
+    "ClosedLoopReport",
+    "CurationReport",
     "LlamaCppSampler",
     "OpenAISampler",
     "Sampler",
@@ -43,7 +55,10 @@ __all__ = [
     "SynthResult",
     "chat",
     "check_answer",
+    "dataset_card",
     "default_gguf",
+    "export_run",
     "extract_boxed",
     "molesyn",
+    "read_sft",
 ]
