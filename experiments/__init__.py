@@ -39,6 +39,7 @@ REGISTRY: dict[str, str] = {
     "M11": "m11_labeller",
     "M12": "m12_markov_order",
     "X1": "x1_molesyn",
+    "X2": "x2_structure_transfer",
 }
 
 

@@ -79,7 +79,9 @@ def load_problems(path: str | os.PathLike[str]) -> list[Problem]:
     ------
     TraceFormatError
         A missing file, a line that is not UTF-8 or not JSON, or a record with no problem text,
-        no id or no usable answer; the message names the file and the line.
+        no id, or an answer that is neither a string nor a number; the message names the file and
+        the line. A record without an answer (absent, null or empty) loads with ``answer=""``:
+        synthesis runs on it and answer checks report it as unverifiable.
 
     Examples
     --------
@@ -108,12 +110,15 @@ def _problem(rec: dict, f: Path, lineno: int) -> Problem:
     pid = rest.pop("unique_id", None)
     if pid is None:
         pid = rest.pop("id", None)
-    answer = _answer_text(rest.pop("answer", None))
+    raw_answer = rest.pop("answer", None)
+    answer = _answer_text(raw_answer)
     solution = rest.pop("solution", None)
     if not isinstance(text, str) or not text.strip():
         raise TraceFormatError(f, lineno, "no problem text (expected 'problem' or 'question')")
     if pid is None:
         raise TraceFormatError(f, lineno, "no id (expected 'unique_id' or 'id')")
-    if answer is None:
-        raise TraceFormatError(f, lineno, f"no usable answer: {rec.get('answer')!r}")
+    if answer is None and raw_answer is not None and raw_answer != "":
+        raise TraceFormatError(f, lineno, f"no usable answer: {raw_answer!r}")
+    if answer is None:  # no gold answer: the problem can be used, its answers are 'unverifiable'
+        answer = ""
     return Problem(str(pid), text, answer, f.stem, solution if isinstance(solution, str) else None, rest)

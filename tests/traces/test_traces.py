@@ -245,9 +245,16 @@ def test_problems_all_four_layouts():
 
 def test_problems_bad_line(tmp_path):
     f = tmp_path / "p.jsonl"
-    f.write_text('{"id": 1, "question": "q", "answer": "1"}\n{"id": 2, "question": "q"}\n')
-    with pytest.raises(TraceFormatError, match=r"p\.jsonl, line 2: no usable answer"):
+    f.write_text('{"id": 1, "question": "q", "answer": "1"}\n{"id": 2, "question": "q", "answer": true}\n')
+    with pytest.raises(TraceFormatError, match=r"p\.jsonl, line 2: no usable answer: True"):
         load_problems(f)
+
+
+def test_problems_without_answers_load_as_unverifiable(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"id": 1, "question": "q"}\n{"id": 2, "question": "r", "answer": null}\n'
+                 '{"id": 3, "question": "s", "answer": ""}\n')
+    assert [p.answer for p in load_problems(f)] == ["", "", ""]
 
 
 # ---------------------------------------------------------------- JSONL round trip
