@@ -1,5 +1,8 @@
 """The labellings that M1 and M3 compare: every model's traces under each labeller.
 
+The trained labeller's labels are out of model: each source's traces are labelled by a labeller
+trained without that source (:func:`experiments._molecular.labelled`).
+
 Plumbing, not statistics: the labelled traces come from :func:`experiments._molecular.labelled`
 (the LLM judge's labels are cached in ``results/labels/``), and the ReasoningFlow mapping is run
 again on the judge's subsample so that the judge's row can be read against it.
@@ -18,6 +21,7 @@ def labellings(quick: bool, results) -> dict[str, list]:
     return {
         "reasoningflow": labelled("reasoningflow", quick, results),
         "keyword": labelled("keyword", quick, results),
+        "trained (out of model)": labelled("trained", quick, results),
         "llm-judge (subsample)": labelled("llm-judge", quick, results),
         "reasoningflow (subsample)": label_traces(sub, ReasoningFlowLabeller()),
     }

@@ -8,7 +8,11 @@ the four behaviours (:mod:`metacot.graphs.labellers`):
 * ``keyword``: the surface baseline on step text;
 * ``llm-judge``: the behaviour rubric applied by the embedded SmolLM2-135M model. At about 0.2 s per
   step on two CPU cores it labels a fixed subsample (:data:`JUDGE_TRACES` traces per model and domain,
-  the first :data:`JUDGE_STEPS` steps of each), cached in ``results/labels/`` so a rerun resumes.
+  the first :data:`JUDGE_STEPS` steps of each), cached in ``results/labels/`` so a rerun resumes;
+* ``trained``: the trained step labeller (:mod:`metacot.graphs.trained`), *out of model*: each source
+  model's traces are labelled by a labeller trained, with the shipped settings, on the other four
+  models' traces only (the shipped weights saw almost every annotated trace, so using them here would
+  be in-sample). The labels are cached in ``results/labels/`` under :func:`trained_fingerprint`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ INSTRUCT = ("DeepSeek-V3", "Qwen2.5-32B-Instruct")
 SOURCES = TEACHERS + INSTRUCT
 #: Our teacher -> the paper's Figure 5 graph of the same model family.
 REFERENCE_OF = {"DeepSeek-R1": "deepseek-r1-0528", "QwQ-32B": "qwq-32b", "gpt-oss-120b": "gpt-oss-120b"}
-LABELLERS = ("reasoningflow", "keyword", "llm-judge")
+LABELLERS = ("reasoningflow", "keyword", "llm-judge", "trained")
 
 #: Judge subsample: traces per (model, domain) and leading steps per trace (full run; quick: 1 x 4).
 JUDGE_TRACES, JUDGE_STEPS = 2, 30
@@ -127,6 +131,48 @@ def _judge_labels(traces: list[Trace], results: Path, quick: bool) -> list[Trace
     return cached_traces(cache, traces, judge.label, lambda t, r: len(t) == len(r))
 
 
+def trained_fingerprint(traces: Sequence[Trace]) -> str:
+    """A short hash of everything that decides the out-of-model trained labels: the shipped training
+    settings, the encoder settings, scikit-learn's version and the traces (ids and step counts)."""
+    import sklearn
+
+    from metacot.graphs import step_features, trained
+
+    key = json.dumps([trained.FORMAT_VERSION, trained.DEFAULT_BLOCKS, trained.DEFAULT_RANK, trained.DEFAULT_C,
+                      str(trained.DEFAULT_CLASS_WEIGHT), step_features.MAX_SEQ_LENGTH, step_features.MAX_CHARS,
+                      sklearn.__version__, [(t.trace_id, len(t)) for t in traces]])
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def _trained_out_of_model(results: Path) -> list[Trace]:
+    """Every annotated trace labelled by a trained labeller that never saw its source model."""
+    from metacot._io import atomic_write
+    from metacot.behaviours import BEHAVIOURS
+    from metacot.embed import CachedEmbedder, default_cache_dir
+    from metacot.graphs.labelling import relabel
+    from metacot.graphs.step_features import StepEmbedder
+    from metacot.graphs.trained import TrainedLabeller, train_labeller
+
+    traces = annotated()
+    cache = results / "labels" / f"trained-out-of-model-{trained_fingerprint(traces)}.json"
+    codes = {b.value[0]: b.value for b in BEHAVIOURS}  # n, d, r, e: one letter per step
+    try:
+        stored = json.loads(cache.read_text()) if cache.exists() else {}
+    except ValueError:
+        stored = {}  # a damaged cache is recomputed, never half-used
+    if sorted(stored) != sorted(t.trace_id for t in traces) or any(len(stored[t.trace_id]) != len(t) for t in traces):
+        embedder = CachedEmbedder(StepEmbedder(), default_cache_dir())
+        stored = {}
+        for group in filter(None, by_source(traces).values()):
+            model = train_labeller(seed=0, embedder=embedder, exclude=[t.trace_id for t in group])
+            for t in TrainedLabeller(model, embedder=embedder).label_many(group):
+                stored[t.trace_id] = "".join(s.behaviour.value[0] for s in t.steps)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cache) as f:
+            json.dump(stored, f, sort_keys=True)
+    return [relabel(t, [codes[c] for c in stored[t.trace_id]], "trained (out of model)") for t in traces]
+
+
 def labelled(labeller: str, quick: bool, results: Path) -> list[Trace]:
     """The traces labelled by ``labeller`` (the judge sees its subsample only)."""
     if labeller == "reasoningflow":
@@ -135,6 +181,8 @@ def labelled(labeller: str, quick: bool, results: Path) -> list[Trace]:
         return label.label_traces(annotated(), label.KeywordLabeller())
     if labeller == "llm-judge":
         return _judge_labels(judge_subsample(quick), results, quick)
+    if labeller == "trained":
+        return _trained_out_of_model(results)
     raise KeyError(f"unknown labeller {labeller!r}; known: {LABELLERS}")
 
 

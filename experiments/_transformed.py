@@ -24,6 +24,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,24 @@ def teacher_traces(labeller: str = "reasoningflow") -> list[Trace]:
 def keyword_labelled(traces: Sequence[Trace]) -> list[Trace]:
     """``traces`` relabelled from their (possibly new) text by the keyword labeller."""
     return label.label_traces(list(traces), label.KeywordLabeller())
+
+
+@lru_cache(maxsize=1)
+def _trained_labeller():
+    from metacot.embed import CachedEmbedder, default_cache_dir
+    from metacot.graphs.step_features import StepEmbedder
+    from metacot.graphs.trained import TrainedLabeller
+
+    return TrainedLabeller(embedder=CachedEmbedder(StepEmbedder(), default_cache_dir()))
+
+
+def trained_labelled(traces: Sequence[Trace]) -> list[Trace]:
+    """``traces`` relabelled from their (possibly new) text by the shipped trained labeller.
+
+    The shipped weights were fitted to the annotated traces, so on teacher steps whose text and
+    context are unchanged its labels are in-sample; on new text (a summary) they are not.
+    """
+    return _trained_labeller().label_many(list(traces))
 
 
 def _trace_seed(trace_id: str) -> int:

@@ -39,7 +39,8 @@ CLAIM = Claim(
     ),
     formalisation=(
         "ReasoningFlow annotated traces (231; 3 teachers, 2 instruction models; AIME 2024 + argkp). One "
-        "Dirichlet(1) graph per model per labeller (reasoningflow mapping, keyword baseline, LLM judge "
+        "Dirichlet(1) graph per model per labeller (reasoningflow mapping, keyword baseline, trained labeller "
+        "out of model (each model labelled by a labeller trained on the other four), LLM judge "
         "SmolLM2-135M on a subsample of the first 30 steps of 2 traces per model and domain; reasoningflow also on that "
         "subsample). All 10 pairs: r (16 entries), r off-diagonal, mean JS, 95% trace-bootstrap intervals "
         "(1000 replicates, seed 0; --quick: 200, judge subsample 1 trace × 4 steps)."
@@ -57,6 +58,8 @@ def agreement_table(labellings: dict[str, list]) -> pd.DataFrame:
     sub_keyword = label.label_traces(labellings["reasoningflow (subsample)"], label.KeywordLabeller())
     pairs = [
         ("reasoningflow", "keyword", labellings["reasoningflow"], labellings["keyword"]),
+        ("trained (out of model)", "reasoningflow", labellings["trained (out of model)"], labellings["reasoningflow"]),
+        ("trained (out of model)", "keyword", labellings["trained (out of model)"], labellings["keyword"]),
         ("llm-judge", "reasoningflow", labellings["llm-judge (subsample)"], labellings["reasoningflow (subsample)"]),
         ("llm-judge", "keyword", labellings["llm-judge (subsample)"], sub_keyword),
     ]

@@ -31,7 +31,8 @@ CLAIM = Claim(
         "the published one (Chen et al. 2026, Fig. 5)."
     ),
     formalisation=(
-        "Per labeller (reasoningflow, keyword, LLM judge on its subsample, reasoningflow on that subsample) and "
+        "Per labeller (reasoningflow, keyword, trained labeller out of model -- reported, not judged --, LLM judge "
+        "on its subsample, reasoningflow on that subsample) and "
         "teacher: Dirichlet(1) graph on our traces vs the row-normalised Figure 5 graph of the same model "
         "(R1 vs R1-0528). r, r off-diagonal, JS per row; 95% bootstrap intervals over our traces "
         "(1000 replicates, seed 0; --quick: 200)."

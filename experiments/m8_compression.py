@@ -29,6 +29,7 @@ trace sampling and the dropping randomness.
 
 from __future__ import annotations
 
+import itertools
 import time
 from functools import partial
 
@@ -44,6 +45,7 @@ from experiments._transformed import (
     paired_js_difference,
     summaries,
     teacher_traces,
+    trained_labelled,
     words,
 )
 from metacot import transforms as tf
@@ -60,9 +62,10 @@ CLAIM = Claim(
         "Part A: all 128 ReasoningFlow teacher traces; Dirichlet(1) graphs before/after drop_random (10–75% of "
         "steps, seed = trace position), truncate (keep 90–25%), drop reflect / explore, merge runs; r and mean "
         "row JS to the original graph, paired trace bootstrap (1000 replicates), per teacher and pooled, under "
-        "carried ReasoningFlow labels and keyword relabelling. Part B: one ≥200-word window per teacher trace, "
+        "carried ReasoningFlow labels, keyword relabelling and trained-labeller relabelling. Part B: one ≥200-word window per teacher trace, "
         "summarised by SmolLM2-135M-Instruct Q4_1 (llama.cpp, greedy, target 55% of the words, one request per "
-        "window); summary paragraphs and all controls labelled by the keyword labeller; controls: random "
+        "window); summary paragraphs and all controls labelled by the keyword labeller (judged) and by the "
+        "shipped trained labeller (reported; in-sample on the unchanged window steps); controls: random "
         "dropping matched per window in words (fraction 1 − achieved ratio) and in steps (as many steps as "
         "summary paragraphs), 50 seeds each; paired bootstrap of JS(summary) − JS(control). --quick: 3 "
         "short windows, 100 replicates, 5 seeds."
@@ -115,7 +118,8 @@ def part_a(quick: bool, n_boot: int) -> pd.DataFrame:
         for teacher, orig in groups.items():
             new = fn(orig)
             for labelling, (a, b) in (("reasoningflow", (orig, new)),
-                                      ("keyword", (keyword_labelled(orig), keyword_labelled(new)))):
+                                      ("keyword", (keyword_labelled(orig), keyword_labelled(new))),
+                                      ("trained", (trained_labelled(orig), trained_labelled(new)))):
                 rows.append({"part": "A", "family": family, "transformation": name, "parameter": param,
                              "teacher": teacher, "labeller": labelling, "n_traces": len(orig),
                              **graph_shift(a, b, n_boot=n_boot)})
@@ -141,23 +145,27 @@ def _controls(windows: list, summ: list, seeds: int) -> dict[str, list[list]]:
 def part_b(quick: bool, results, n_boot: int) -> tuple[pd.DataFrame, dict]:
     """The summary against its size-matched controls, per teacher and pooled (keyword labels)."""
     windows, summ, sampler = summaries(quick, results)
-    windows_kw, summ_kw = keyword_labelled(windows), keyword_labelled(summ)
     ctl = _controls(windows, summ, SEEDS_QUICK if quick else SEEDS)
-    ctl_kw = {k: [keyword_labelled(c) for c in v] for k, v in ctl.items()}
+    relabel = {"keyword": keyword_labelled, "trained": trained_labelled}
+    marginals = {}
     rows = []
-    for teacher in ("pooled", *TEACHERS):
+    for (labeller, fn), teacher in itertools.product(relabel.items(), ("pooled", *TEACHERS)):
         idx = [i for i, w in enumerate(windows) if teacher == "pooled" or w.source_model == teacher]
         if not idx:
             continue
-        orig = [windows_kw[i] for i in idx]
-        base = {"part": "B", "teacher": teacher, "labeller": "keyword", "n_traces": len(idx)}
-        s = [summ_kw[i] for i in idx]
+        windows_lab, summ_lab = fn([windows[i] for i in idx]), fn([summ[i] for i in idx])
+        ctl_lab = {k: [fn([c[i] for i in idx]) for c in v] for k, v in ctl.items()}
+        if teacher == "pooled":
+            marginals |= {f"marginal_{labeller}_before": _marginal(windows_lab),
+                          f"marginal_{labeller}_after": _marginal(summ_lab)}
+        orig = windows_lab
+        base = {"part": "B", "teacher": teacher, "labeller": labeller, "n_traces": len(idx)}
+        s = summ_lab
         ratios = [summ[i].metadata["transforms"][-1]["achieved_ratio"] for i in idx]
         rows.append({**base, "family": "summarise", "transformation": "summary",
                      "summariser": sampler.get("model"), "parameter": SUMMARY_RATIO, "achieved_ratio_median": float(np.median(ratios)),
                      **graph_shift(orig, s, n_boot=n_boot)})
-        for name, sets in ctl_kw.items():
-            per_seed = [[c[i] for i in idx] for c in sets]
+        for name, per_seed in ctl_lab.items():
             shifts = [graph_shift(orig, c, n_boot=10)["js_mean"] for c in per_seed]
             d, lo, hi = paired_js_difference(orig, s, per_seed, n_boot=n_boot, seed=1)
             first = graph_shift(orig, per_seed[0], n_boot=n_boot)
@@ -169,7 +177,7 @@ def part_b(quick: bool, results, n_boot: int) -> tuple[pd.DataFrame, dict]:
             "achieved_ratio": [x.metadata["transforms"][-1]["achieved_ratio"] for x in summ],
             "words_before": words(windows), "words_after": words(summ),
             "steps_before": sum(len(w) for w in windows), "paragraphs_after": sum(len(x) for x in summ),
-            "marginal_keyword_before": _marginal(windows_kw), "marginal_keyword_after": _marginal(summ_kw)}
+            **marginals}
     return pd.DataFrame(rows), info
 
 
@@ -204,6 +212,7 @@ def _figure(a: pd.DataFrame, b: pd.DataFrame):
     ax = axes[2]
     teachers = [t for t in ("pooled", *TEACHERS) if t in set(b["teacher"])]
     kinds = ["summary", "word-matched drop", "step-matched drop"]
+    b = b[b["labeller"] == "keyword"]  # the judged labelling
     for j, kind in enumerate(kinds):
         part = b[b["transformation"] == kind].set_index("teacher").reindex(teachers)
         x = np.arange(len(teachers)) + (j - 1) * 0.25
@@ -227,8 +236,10 @@ def run(quick: bool = False, results=None) -> dict:
     data = pd.concat([a, b], ignore_index=True)
     data["js_rows"] = data["js_rows"].map(lambda d: ";".join(f"{k}={v:.4f}" for k, v in d.items()))
 
-    pooled = b[b["teacher"] == "pooled"].set_index("transformation")
+    pooled = b[(b["teacher"] == "pooled") & (b["labeller"] == "keyword")].set_index("transformation")
     ctl = pooled.loc[["word-matched drop", "step-matched drop"]]
+    # Reported beside the judged keyword rows: the same test with the trained labeller.
+    trained = b[(b["teacher"] == "pooled") & (b["labeller"] == "trained")].set_index("transformation")
     passed = bool((ctl["diff_js_lo"] > 0).all())
     summary = pooled.loc["summary"]
 
@@ -244,8 +255,8 @@ def run(quick: bool = False, results=None) -> dict:
         if ((a["transformation"] == name) & (a["teacher"] == "pooled")).any()
     )
     per_teacher = "; ".join(
-        f"{r.teacher}: summary JS {r.js_mean:.4f}" for r in b[b["family"] == "summarise"].itertuples()
-        if r.teacher != "pooled"
+        f"{r.teacher}: summary JS {r.js_mean:.4f}"
+        for r in b[(b["family"] == "summarise") & (b["labeller"] == "keyword")].itertuples() if r.teacher != "pooled"
     )
     m_before, m_after = info["marginal_keyword_before"], info["marginal_keyword_after"]
     measured = (
@@ -259,6 +270,14 @@ def run(quick: bool = False, results=None) -> dict:
                     for k, r in ctl.iterrows())
         + f"; {per_teacher}. Keyword marginal before → after: "
         + ", ".join(f"{k} {m_before[k]:.2f} → {m_after[k]:.2f}" for k in m_before)
+        + ". Trained labeller (reported, not judged): summary JS "
+        + f"{trained.loc['summary'].js_mean:.4f} [{trained.loc['summary'].js_mean_lo:.4f}, "
+        + f"{trained.loc['summary'].js_mean_hi:.4f}]; "
+        + "; ".join(f"JS(summary) − JS({k}) {r.diff_js:+.4f} [{r.diff_js_lo:+.4f}, {r.diff_js_hi:+.4f}]"
+                    for k, r in trained.loc[["word-matched drop", "step-matched drop"]].iterrows())
+        + "; marginal before → after: "
+        + ", ".join(f"{k} {info['marginal_trained_before'][k]:.2f} → {info['marginal_trained_after'][k]:.2f}"
+                    for k in info["marginal_trained_before"])
         + (" (--quick)" if quick else "")
     )
     verdict = from_claim(CLAIM, measured, passed, quick, **info, n_boot=n_boot)

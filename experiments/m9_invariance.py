@@ -94,6 +94,7 @@ from experiments._transformed import (
     paired_js_difference,
     summaries,
     teacher_traces,
+    trained_labelled,
 )
 from metacot import geometry as geo
 from metacot import label
@@ -408,6 +409,13 @@ def summary_rows(quick: bool, results: Path, emb: Embeddings, log: dict) -> tupl
 
     # The rule's two tests.
     diffs = {how: paired_js_difference(Cs, Ss, [ctrl[how]], n_boot=n_boot) for how in ("random", "first")}
+    # Reported beside them, not judged: the same sentence-unit test with the shipped trained labeller
+    # (the chunk sentences are teacher text it was trained on, segmented anew; the summaries are new text).
+    Ct, St = trained_labelled(Cs), trained_labelled(Ss)
+    ctrl_t = {how: trained_labelled(ctrl[how]) for how in ("random", "first")}
+    diffs_t = {how: paired_js_difference(Ct, St, [ctrl_t[how]], n_boot=n_boot) for how in ("random", "first")}
+    rows.append({"row": SUMMARY_ROW + " [trained labeller]", "set": "chunks", "units": "sentences, trained labels",
+                 "n_traces": len(C), **_graph_cols("trained", graph_shift(Ct, St, n_boot=n_boot, seed=SEED))})
     rng = np.random.default_rng(SEED)
     content_gap = np.array([float(sem_s[i]["centroid"] @ sem_c[i]["centroid"])
                             - float(sem_a[i]["centroid"] @ sem_c[i]["centroid"]) for i in keep])
@@ -419,6 +427,8 @@ def summary_rows(quick: bool, results: Path, emb: Embeddings, log: dict) -> tupl
     ratios = [t.metadata["transforms"][-1].get("achieved_ratio") for t in S]
     info = {
         "js_summary_minus_random_control": diffs["random"], "js_summary_minus_first_control": diffs["first"],
+        "trained_js_summary_minus_random_control": diffs_t["random"],
+        "trained_js_summary_minus_first_control": diffs_t["first"],
         "content_cos_summary_minus_other_problem": gap,
         "summary_paragraphs": {"mean": float(np.mean([len(s) for s in S])),
                                "one_paragraph_share": float(np.mean([len(s) == 1 for s in S]))},
@@ -502,6 +512,8 @@ def run(quick: bool = False, results=None) -> dict:
     dr, df, gap = (s["js_summary_minus_random_control"], s["js_summary_minus_first_control"],
                    s["content_cos_summary_minus_other_problem"])
     srow = data[data["row"] == SUMMARY_ROW].iloc[0]
+    trow = data[data["row"] == SUMMARY_ROW + " [trained labeller]"].iloc[0]
+    tr, tf_ = s["trained_js_summary_minus_random_control"], s["trained_js_summary_minus_first_control"]
     measured = (
         f"summaries ({s['n_chunks']} chunks; median achieved word ratio {s['achieved_word_ratio']['median']:.2f}; "
         f"{s['summary_paragraphs']['one_paragraph_share']:.0%} one paragraph; {s['summary_sentences_mean']:.1f} vs "
@@ -509,7 +521,10 @@ def run(quick: bool = False, results=None) -> dict:
         f"[{srow['kw_js_mean_lo']:.4f}, {srow['kw_js_mean_hi']:.4f}]; minus random-sentence control "
         f"{dr[0]:+.4f} [{dr[1]:+.4f}, {dr[2]:+.4f}], minus first-sentence control {df[0]:+.4f} [{df[1]:+.4f}, "
         f"{df[2]:+.4f}]; content cos to the chunk {srow['content_cos']:.3f}, minus other-problem chunk "
-        f"{gap[0]:+.3f} [{gap[1]:+.3f}, {gap[2]:+.3f}]; checks {checks}. Teacher traces: " + describe(data)
+        f"{gap[0]:+.3f} [{gap[1]:+.3f}, {gap[2]:+.3f}]; checks {checks}. Trained labeller (reported, not "
+        f"judged): sentence-graph JS {trow['trained_js_mean']:.4f}, minus random-sentence control {tr[0]:+.4f} "
+        f"[{tr[1]:+.4f}, {tr[2]:+.4f}], minus first-sentence control {tf_[0]:+.4f} [{tf_[1]:+.4f}, {tf_[2]:+.4f}]. "
+        "Teacher traces: " + describe(data)
         + (" (--quick)" if quick else "")
     )
     verdict = from_claim(CLAIM, measured, passed, quick, checks=checks, **info)
