@@ -20,7 +20,7 @@ _NAMES = {
     **{n: "metacot.msm.counts" for n in ("as_dtrajs", "count_matrix", "dirichlet_samples", "largest_connected_set",
                                          "mle_transition_matrix", "per_trace_counts")},
     **{n: "metacot.msm.timescales" for n in ("MSM", "ImpliedTimescales", "estimate_msm", "implied_timescales",
-                                             "sorted_eigenvalues", "timescale_scan")},
+                                             "one_blas_thread", "sorted_eigenvalues", "timescale_scan")},
     **{n: "metacot.msm.ck" for n in ("CKTest", "MetastableMicrostates", "choose_n_sets", "ck_test", "coarse_counts",
                                      "metastable_microstates")},
     **{n: "metacot.msm.nulls" for n in ("behaviour_chain", "behaviour_chain_paths", "shuffle_within",

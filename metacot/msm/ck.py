@@ -36,7 +36,7 @@ from metacot.errors import InvalidArgumentError
 from metacot.graphs.comparison import bootstrap_weights, resampled_counts
 from metacot.markov.pcca import MetastableSets, metastable_sets
 from metacot.msm.counts import as_dtrajs, largest_connected_set, mle_transition_matrix, per_trace_counts
-from metacot.msm.timescales import MSM
+from metacot.msm.timescales import MSM, one_blas_thread
 
 __all__ = ["CKTest", "MetastableMicrostates", "choose_n_sets", "ck_test", "coarse_counts", "metastable_microstates"]
 
@@ -254,11 +254,12 @@ def ck_test(
             raise InvalidArgumentError(f"weights must have shape (n_boot, {len(dtrajs)}), got {W.shape}")
     Ct_lag = per_trace_counts(dtrajs, n_states, lag)
     Ct_mult = [per_trace_counts(dtrajs, n_states, lag * int(k)) for k in multiples]
-    pred, est = _ck_once(Ct_lag.sum(axis=0), [c.sum(axis=0) for c in Ct_mult], multiples, assignment, n_sets)
-    pb = np.full((W.shape[0], *pred.shape), np.nan)
-    eb = np.full_like(pb, np.nan)
-    for b in range(W.shape[0]):  # one replicate at a time: the pooled stacks would need n_boot x m x n^2 floats
-        w = W[b: b + 1]
-        pb[b], eb[b] = _ck_once(resampled_counts(Ct_lag, w)[0], [resampled_counts(c, w)[0] for c in Ct_mult],
-                                multiples, assignment, n_sets)
+    with one_blas_thread():
+        pred, est = _ck_once(Ct_lag.sum(axis=0), [c.sum(axis=0) for c in Ct_mult], multiples, assignment, n_sets)
+        pb = np.full((W.shape[0], *pred.shape), np.nan)
+        eb = np.full_like(pb, np.nan)
+        for b in range(W.shape[0]):  # one replicate at a time: the pooled stacks would need n_boot x m x n^2 floats
+            w = W[b: b + 1]
+            pb[b], eb[b] = _ck_once(resampled_counts(Ct_lag, w)[0], [resampled_counts(c, w)[0] for c in Ct_mult],
+                                    multiples, assignment, n_sets)
     return CKTest(lag, readonly(multiples), readonly(pred), readonly(est), readonly(pb), readonly(eb))

@@ -136,11 +136,15 @@ class Microstates:
 
 
 def fit_microstates(X: Any, n_states: int = 100, seed: Any = 0, *, n_components: int | None = 50,
-                    n_init: int = 3, max_iter: int = 100) -> Microstates:
+                    n_init: int = 3, max_iter: int = 100, n_threads: int | None = 1) -> Microstates:
     r"""k-means microstates of the rows of ``X`` (after PCA to ``n_components`` axes, if given).
 
     scikit-learn's :class:`~sklearn.cluster.KMeans` (Lloyd, k-means++ starts, ``n_init`` restarts)
     after :class:`~sklearn.decomposition.PCA`; both seeded from ``seed``.
+
+    ``n_threads`` caps the BLAS and OpenMP threads of both (threadpoolctl; ``None`` leaves them
+    alone). One thread is the default because on a shared 2-core machine it was the fastest:
+    33,794 x 384 vectors, 100 microstates took 4.6 s on one thread against 14.8 s unlimited.
 
     Raises
     ------
@@ -161,6 +165,16 @@ def fit_microstates(X: Any, n_states: int = 100, seed: Any = 0, *, n_components:
     except ImportError as e:
         raise MissingDependencyError(f"scikit-learn is needed for microstates ({e}); pip install 'metacot[embed]'") from None
     rng = as_rng(seed)
+    if n_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=positive_int(n_threads, "n_threads")):
+            return _fit(X, n_states, rng, n_components, n_init, max_iter, PCA, KMeans)
+    return _fit(X, n_states, rng, n_components, n_init, max_iter, PCA, KMeans)
+
+
+def _fit(X: np.ndarray, n_states: int, rng: np.random.Generator, n_components: int | None, n_init: int,
+         max_iter: int, PCA: Any, KMeans: Any) -> Microstates:
     mean = X.mean(axis=0)
     if n_components is None:
         components = np.eye(X.shape[1])
