@@ -169,7 +169,8 @@ def run(quick: bool = False, results=None) -> dict:
     sens = None
     if not quick:
         sens = analyse(traces, cfg, None, W)
-        rows += sum((_scan_rows(n, s, "none") for n, s in sens["scans"].items()), [])
+        for name, scan in sens["scans"].items():
+            rows += _scan_rows(name, scan, "none")
     data = pd.DataFrame(rows)
     ck, sets = main["ck"], main["sets"]
     lo, hi = ck.interval("estimated")

@@ -100,7 +100,7 @@ def count_matrix(dtrajs: Any, n_states: int, lag: int = 1) -> np.ndarray:
     Examples
     --------
     >>> count_matrix([[0, 1, 1, 0], [1, 0]], 2, lag=1).tolist()
-    [[0.0, 2.0], [2.0, 1.0]]
+    [[0.0, 1.0], [2.0, 1.0]]
     >>> count_matrix([[0, 1, 1, 0], [1, 0]], 2, lag=2).tolist()
     [[0.0, 1.0], [1.0, 0.0]]
     """

@@ -47,7 +47,7 @@ def exit_tallies(sets: Any, behaviour_paths: Any, n_behaviours: int) -> tuple[np
     --------
     >>> T, u = exit_tallies([[0, 0, 1, -1]], [[0, 1, 2, 0]], 3)
     >>> T[0].tolist(), u.tolist()
-    [[[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], [1]]
+    ([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], [1])
     """
     n = positive_int(n_behaviours, "n_behaviours")
     sets = [np.asarray(s, dtype=np.int64) for s in sets]

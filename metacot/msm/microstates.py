@@ -26,6 +26,7 @@ pooled, centred vectors: faster, and it drops directions of noise.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,7 @@ def step_embeddings(traces: Sequence[Trace], embedder: Callable[[list[str]], np.
     if V.ndim != 2 or V.shape[0] != len(texts) or not np.all(np.isfinite(V)):
         raise InvalidArgumentError(f"the embedder returned shape {V.shape} (or non-finite values) for {len(texts)} texts")
     bounds = np.cumsum([0] + [len(t) for t in traces])
-    out = [V[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    out = [V[a:b].copy() for a, b in itertools.pairwise(bounds)]
     if center == "trace":
         out = [E - E.mean(axis=0) if len(E) else E for E in out]
     elif center == "problem":
@@ -202,4 +203,4 @@ def discretise(embeddings: Sequence[np.ndarray], microstates: Microstates) -> li
         return [np.zeros(0, dtype=np.int64) for _ in sizes]
     labels = microstates.assign(np.vstack([E for E in embeddings if len(E)]))
     bounds = np.cumsum([0, *sizes])
-    return [labels[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [labels[a:b] for a, b in itertools.pairwise(bounds)]
