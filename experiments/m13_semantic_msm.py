@@ -205,6 +205,9 @@ def run(quick: bool = False, results=None) -> dict:
         "ck_max_error": ck.max_error, "ck_share_consistent": ck.share_consistent(),
         "exit_rate": ex.exit_rate, "exit_ratio": dict(zip([b.value for b in BEHAVIOURS], ex.ratio.tolist(), strict=True)),
         "exit_chi2": ex.chi2, "exit_p_value": ex.p_value, "exit_undefined_steps": ex.undefined,
+        # t2 growing in proportion to the lag means |lambda_2(tau)| does not decay: not a Markov chain
+        "t2_by_lag": {name: dict(zip(map(int, sc.lags), np.round(sc.mle[:, 0], 3).tolist(), strict=True))
+                      for name, sc in scans.items()},
         "pipeline_seconds": round(t_pipeline, 2),
     }
     if sens is not None:
