@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SUITES = ("bench_simulate", "bench_exact", "bench_pcca", "bench_gpu", "bench_synth", "bench_label", "bench_posterior")
+SUITES = ("bench_simulate", "bench_exact", "bench_pcca", "bench_gpu", "bench_synth", "bench_label", "bench_posterior", "bench_msm")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 

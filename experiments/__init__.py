@@ -38,6 +38,7 @@ REGISTRY: dict[str, str] = {
     "M10": "m10_chain_transforms",
     "M11": "m11_labeller",
     "M12": "m12_markov_order",
+    "M13": "m13_semantic_msm",
     "X1": "x1_molesyn",
     "X2": "x2_structure_transfer",
 }

@@ -37,6 +37,7 @@ _SUBPACKAGES = {
     "traces": "metacot.traces",
     "graphs": "metacot.graphs",
     "structure": "metacot.structure",
+    "msm": "metacot.msm",
     "synth": "metacot.synth",
     "embed": "metacot.embed",
     "behaviours": "metacot.behaviours",
