@@ -226,7 +226,7 @@ def molesyn(
     max_tokens: int = 256,
     temperature: float = 0.7,
     stop: Sequence[str] | str = FROM_CONDITIONING,
-    context_chars: int | None | str = FROM_CONDITIONING,
+    context_chars: int | str | None = FROM_CONDITIONING,
     conditioning: Conditioning | str | None = None,
     n_samples: int = 1,
     bank: Any = None,

@@ -111,6 +111,7 @@ class Walk:
         self.plan = graph.walk(rng, start=cfg["start"], max_steps=cfg["max_steps"] - 1)
         self.seeds = rng.integers(0, 2**31 - 1, size=cfg["max_steps"]).tolist()
         self.texts: list[str] = []
+        self.bodies: list[str] = []  # the steps without their forced openings, for the repeat guard
         self.labels: list[dict[str, Any]] = []
         self.answer: str | None = None
         self.cfg = cfg
@@ -135,7 +136,7 @@ class Walk:
     def add(self, reply: str) -> bool:
         """Take the model's reply to :meth:`request`; ``False`` if it was rejected and will be asked again."""
         opening, instructions, seed = self.pending
-        event = check_step(reply, instructions, self.problem.problem, self.texts)
+        event = check_step(reply, instructions, self.problem.problem, self.bodies)
         if event is not None:
             setattr(self.counts, event, getattr(self.counts, event) + 1)
             self.events.append(event)
@@ -146,6 +147,7 @@ class Walk:
             self.counts.exhausted += 1
         text = (opening + reply).strip()
         self.texts.append(text)
+        self.bodies.append(reply.strip())
         self.answer = extract_boxed(text)
         self.labels.append({
             "request_seed": seed,

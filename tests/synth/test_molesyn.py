@@ -22,8 +22,8 @@ from metacot.graphs.fit import fit_graph
 from metacot.graphs.graph import BehaviourGraph, reference
 from metacot.synth import ScriptedSampler, extract_boxed, molesyn
 from metacot.synth.molesyn import check_answer, problem_key
-from metacot.synth.walk import problem_rng
 from metacot.synth.prompts import INSTRUCTIONS, system_prompt, user_prompt
+from metacot.synth.walk import problem_rng
 from metacot.traces.core import DATA_DIR, Problem, load_problems, read_traces
 
 HAS_MV = importlib.util.find_spec("math_verify") is not None
