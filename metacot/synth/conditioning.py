@@ -136,7 +136,7 @@ PRESETS: dict[str, Conditioning] = {
 }
 
 #: Name of the default preset: the best by the rule of ``benchmarks/synth_conditioning.py``.
-DEFAULT = "plain"
+DEFAULT = "stop"
 
 
 def as_conditioning(value: Conditioning | str | None) -> Conditioning:
