@@ -21,7 +21,15 @@ Design decisions the paper leaves open (our choices, documented here):
   sampler seed per step before any text exists, so a trace depends only on the graph, the seed,
   the problem and the model: not on the order of problems, the batch size or the concurrency.
   Stopping at an answer only cuts the plan short; it never changes the next behaviour, so the
-  transitions of the written traces are draws from :math:`\hat P`.
+  transitions of the written traces are draws from :math:`\hat P`. Sample :math:`k > 0` of a
+  problem uses the key ``"<source>/<problem_id>#<k>"``; a retry after a guard rejection uses a
+  seed derived from the step's seed and the attempt (:mod:`metacot.synth.walk`).
+* **Conditioning and guards.** How the behaviour is put to the model (few-shot teacher
+  examples, a forced opening, stop sequences, a repetition penalty, the context shown) is a
+  :class:`~metacot.synth.conditioning.Conditioning`; every reply is checked for being empty, a
+  copy of the prompt or a repeat of an earlier step (:mod:`metacot.synth.guards`), rejected
+  replies are asked for again a bounded number of times, and the events are counted per step,
+  per trace and per call.
 * **Batching.** Up to ``batch_size`` problems walk in lock-step rounds; each round sends one
   request per active problem through :meth:`Sampler.complete_batch` (concurrent for
   :class:`~metacot.llm.samplers.OpenAISampler`), and a finished problem's slot is refilled
@@ -51,13 +59,11 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,88 +72,21 @@ import numpy as np
 from metacot._checks import as_seed_int, positive_int
 from metacot._io import JsonlAppender, open_jsonl_appender
 from metacot.behaviours import Behaviour
-from metacot.errors import InvalidArgumentError, MissingDependencyError, SamplerError, TraceFormatError
+from metacot.errors import InvalidArgumentError, SamplerError, TraceFormatError
 from metacot.graphs.graph import BehaviourGraph
 from metacot.llm.protocol import Sampler
-from metacot.synth.prompts import step_request
+from metacot.synth.answers import check_answer, extract_boxed
+from metacot.synth.conditioning import Conditioning, as_conditioning, conditioned_request, merged_stop
+from metacot.synth.guards import GuardCounts
+from metacot.synth.steering import supports_steering
+from metacot.synth.walk import GENERATOR, Walk, problem_key, run_config, trace_key
 from metacot.traces.jsonl import trace_from_line
-from metacot.traces.model import Step, Trace
 from metacot.traces.problems import Problem, load_problems
 
-__all__ = ["SynthResult", "check_answer", "extract_boxed", "molesyn", "problem_key"]
+__all__ = ["FROM_CONDITIONING", "SynthResult", "check_answer", "extract_boxed", "molesyn", "problem_key"]
 
-_GENERATOR = "metacot.synth.molesyn"
-_SEP = "\n\n"
-
-
-# --------------------------------------------------------------------------------------------
-# answers
-# --------------------------------------------------------------------------------------------
-
-
-def extract_boxed(text: str) -> str | None:
-    r"""Content of the last complete ``\boxed{...}`` in ``text`` (braces balanced), else ``None``.
-
-    A box cut off by the token limit (no closing brace) is no answer.
-
-    Examples
-    --------
-    >>> extract_boxed(r"so \boxed{\frac{1}{2}} and then \boxed{3}")
-    '3'
-    >>> extract_boxed(r"\boxed{\frac{1}{2}}"), extract_boxed(r"\boxed{\frac{1}{2"), extract_boxed("7")
-    ('\\frac{1}{2}', None, None)
-    """
-    found = None
-    pos = text.find("\\boxed{")
-    while pos >= 0:
-        i = pos + len("\\boxed{")
-        depth = 1
-        j = i
-        while j < len(text) and depth:
-            if text[j] == "{":
-                depth += 1
-            elif text[j] == "}":
-                depth -= 1
-            j += 1
-        if depth == 0:
-            found = text[i : j - 1].strip()
-        pos = text.find("\\boxed{", pos + 1)
-    return found
-
-
-def check_answer(answer: str | None, gold: str) -> bool:
-    r"""Whether ``answer`` (a boxed answer's content) equals ``gold`` mathematically (``math-verify``).
-
-    ``math_verify.parse`` reads ``\boxed{answer}`` and ``$gold$``; ``math_verify.verify`` compares
-    them symbolically (``1/2`` equals ``0.5``, ``\frac12`` and so on). math-verify guards itself
-    with ``SIGALRM``, which exists only in the main thread; elsewhere it runs without its own
-    time limit.
-
-    Raises
-    ------
-    MissingDependencyError
-        If ``math-verify`` is not installed.
-
-    Examples
-    --------
-    >>> check_answer(r"\frac{1}{2}", "0.5"), check_answer("27", "27"), check_answer("26", "27")
-    (True, True, False)
-    >>> check_answer(None, "27")
-    False
-    """
-    if answer is None:
-        return False
-    try:
-        from math_verify import parse, verify
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"answer checking needs math-verify ({e}): pip install 'metacot[llm]', or pass verify=False"
-        ) from None
-    limit = 5 if threading.current_thread() is threading.main_thread() else None
-    g = gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
-    gold_parsed = parse(g, parsing_timeout=limit)
-    pred_parsed = parse(f"\\boxed{{{answer}}}", parsing_timeout=limit)
-    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=limit))
+#: Default of ``molesyn(stop=..., context_chars=...)``: take the value from the conditioning.
+FROM_CONDITIONING = "conditioning"
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,6 +116,12 @@ class SynthResult:
         Written traces whose answer matched the gold answer; ``None`` when ``verify=False``.
     seconds : float
         Wall time of the call.
+    guards : dict of str to int
+        Guard events over the traces written by this call (:class:`~metacot.synth.guards.GuardCounts`):
+        rejected replies by reason (``empty``, ``copy``, ``repeat``), ``retries`` and ``exhausted``
+        (steps kept though still rejected).
+    n_samples : int
+        Traces asked for per problem.
     """
 
     path: Path
@@ -187,6 +132,8 @@ class SynthResult:
     n_answered: int
     n_correct: int | None
     seconds: float
+    guards: dict[str, int] = field(default_factory=dict)
+    n_samples: int = 1
 
     @property
     def steps_per_minute(self) -> float:
@@ -200,115 +147,10 @@ class SynthResult:
             return float("nan")
         return self.n_correct / self.n_written
 
-
-# --------------------------------------------------------------------------------------------
-# per-problem walk
-# --------------------------------------------------------------------------------------------
-
-
-def problem_key(problem: Problem) -> str:
-    """The identity of a problem in MoLE-Syn output: ``"<source>/<problem_id>"``.
-
-    Examples
-    --------
-    >>> problem_key(Problem("0", "q", "1", "amc23"))
-    'amc23/0'
-    """
-    return f"{problem.source}/{problem.problem_id}"
-
-
-def _problem_rng(seed: int, key: str) -> np.random.Generator:
-    # A cryptographic digest, not hash(): Python salts str hashes per process.
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    words = np.frombuffer(digest, dtype="<u4").tolist()
-    return np.random.default_rng(np.random.SeedSequence([seed, *words]))
-
-
-class _Walk:
-    """The state of one problem's synthesis."""
-
-    def __init__(self, problem: Problem, graph: BehaviourGraph, cfg: dict[str, Any]) -> None:
-        self.problem = problem
-        self.key = problem_key(problem)
-        rng = _problem_rng(cfg["seed"], self.key)
-        self.plan = graph.walk(rng, start=cfg["start"], max_steps=cfg["max_steps"] - 1)
-        self.seeds = rng.integers(0, 2**31 - 1, size=cfg["max_steps"]).tolist()
-        self.texts: list[str] = []
-        self.answer: str | None = None
-        self.cfg = cfg
-
-    def request(self):
-        t = len(self.texts)
-        return step_request(
-            self.plan[t],
-            self.problem.problem,
-            self.texts,
-            context_chars=self.cfg["context_chars"],
-            temperature=self.cfg["temperature"],
-            max_tokens=self.cfg["max_tokens"],
-            stop=self.cfg["stop"],
-            seed=int(self.seeds[t]),
-        )
-
-    def add(self, text: str) -> None:
-        text = text.strip()
-        self.texts.append(text)
-        self.answer = extract_boxed(text)
-
     @property
-    def done(self) -> bool:
-        return self.answer is not None or len(self.texts) >= self.cfg["max_steps"]
-
-    def trace(self, sampler_info: dict[str, Any], graph_info: dict[str, Any], verify: bool) -> Trace:
-        steps, pos = [], 0
-        for i, text in enumerate(self.texts):
-            steps.append(
-                Step(
-                    text,
-                    pos,
-                    pos + len(text),
-                    self.plan[i],
-                    {"request_seed": int(self.seeds[i]), "boxed": extract_boxed(text) is not None},
-                )
-            )
-            pos += len(text) + len(_SEP)
-        correct: bool | None = None
-        verify_error = None
-        if verify:
-            try:
-                correct = check_answer(self.answer, self.problem.answer)
-            except MissingDependencyError:
-                raise
-            except Exception as e:  # a parser crash on odd model output is a wrong answer, recorded
-                correct, verify_error = False, f"{type(e).__name__}: {e}"
-        meta: dict[str, Any] = {
-            "generator": _GENERATOR,
-            "problem_key": self.key,
-            "problem_id": self.problem.problem_id,
-            "problem_source": self.problem.source,
-            "answer": self.answer,
-            "correct": correct,
-            "stop": "answer" if self.answer is not None else "max_steps",
-            "sampler": sampler_info,
-            "graph": graph_info,
-            "run": _run_config(self.cfg),
-        }
-        if verify_error is not None:
-            meta["verify_error"] = verify_error
-        return Trace(
-            trace_id=self.key,
-            problem=self.problem.problem,
-            steps=tuple(steps),
-            response=_SEP.join(self.texts),
-            final_answer=self.answer,
-            gold_answer=self.problem.answer,
-            source_model=str(sampler_info.get("model", "")),
-            metadata=meta,
-        )
-
-
-def _run_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+    def guard_rates(self) -> dict[str, float]:
+        """Each guard count per written step (``nan`` if no step was written)."""
+        return GuardCounts(**self.guards).rates(self.n_steps)
 
 
 def _graph_info(graph: BehaviourGraph) -> dict[str, Any]:
@@ -325,7 +167,7 @@ def _graph_info(graph: BehaviourGraph) -> dict[str, Any]:
 
 
 def _scan(log: JsonlAppender, cfg: dict[str, Any], graph_info: dict[str, Any]) -> set[str]:
-    """Keys already finished in the file; a torn last line is cut off (with a warning); a foreign file is refused."""
+    """Trace ids already finished in the file; a torn last line is cut off (with a warning); a foreign file is refused."""
     done: set[str] = set()
     path = log.path
     for lineno, raw in log.existing():
@@ -338,10 +180,10 @@ def _scan(log: JsonlAppender, cfg: dict[str, Any], graph_info: dict[str, Any]) -
         if trace is None:
             continue
         meta = trace.metadata
-        if meta.get("generator") != _GENERATOR or "problem_key" not in meta:
+        if meta.get("generator") != GENERATOR or "problem_key" not in meta:
             raise TraceFormatError(path, lineno, "this record was not written by molesyn; use another output file")
         graph_meta = meta.get("graph") if isinstance(meta.get("graph"), dict) else {}
-        if meta.get("run") != _run_config(cfg) or graph_meta.get("P") != graph_info["P"]:
+        if meta.get("run") != run_config(cfg) or graph_meta.get("P") != graph_info["P"]:
             raise TraceFormatError(
                 path,
                 lineno,
@@ -349,9 +191,9 @@ def _scan(log: JsonlAppender, cfg: dict[str, Any], graph_info: dict[str, Any]) -
                 f"{graph_meta.get('P')}); resume with the same graph, seed, start, "
                 "max_steps and decoding settings, or write to another file",
             )
-        key = meta["problem_key"]
+        key = trace.trace_id  # "<source>/<id>" for sample 0, "<source>/<id>#<k>" for sample k
         if key in done:
-            raise TraceFormatError(path, lineno, f"problem {key!r} appears twice in this file")
+            raise TraceFormatError(path, lineno, f"trace {key!r} appears twice in this file")
         done.add(key)
     return done
 
@@ -383,12 +225,15 @@ def molesyn(
     *,
     max_tokens: int = 256,
     temperature: float = 0.7,
-    stop: Sequence[str] = (),
-    context_chars: int | None = 4000,
+    stop: Sequence[str] | str = FROM_CONDITIONING,
+    context_chars: int | str | None = FROM_CONDITIONING,
+    conditioning: Conditioning | str | None = None,
+    n_samples: int = 1,
+    bank: Any = None,
     batch_size: int | None = None,
     progress: bool = True,
 ) -> SynthResult:
-    r"""Synthesise one long chain of thought per problem by walking a behaviour graph (MoLE-Syn).
+    r"""Synthesise long chains of thought (``n_samples`` per problem) by walking a behaviour graph (MoLE-Syn).
 
     For each problem the walk starts in ``start`` and draws :math:`b_{t+1} \sim P(b_t, \cdot)`;
     step :math:`t` is the sampler's reply to the prompt of behaviour :math:`b_t`
@@ -397,14 +242,19 @@ def molesyn(
     finished trace is appended to ``out`` as one :class:`~metacot.traces.core.Trace` JSONL record
     (readable with :func:`~metacot.traces.core.read_traces`):
 
-    * ``trace_id`` = ``"<source>/<problem_id>"``; ``steps[t].behaviour`` = the intended
-      :math:`b_t`; ``steps[t].source_labels`` = the request seed and whether the step is boxed;
+    * ``trace_id`` = ``"<source>/<problem_id>"`` (sample :math:`k > 0`: ``"...#<k>"``);
+      ``steps[t].behaviour`` = the intended (planned) :math:`b_t`; ``steps[t].source_labels`` =
+      ``request_seed`` (of the kept attempt), ``boxed``, ``attempts``, ``guard_events`` (the
+      reasons earlier attempts were rejected), ``flagged`` (the guard event of a step kept
+      after ``max_retries``, else ``None``) and ``opening_chars`` (length of a forced opening at
+      the start of the text, 0 if none);
       ``response`` = the steps joined by blank lines; ``final_answer`` = the boxed answer;
       ``source_model`` = the sampler's model;
     * ``metadata``: ``answer``, ``correct`` (``math-verify`` against the gold answer; ``None``
       if ``verify=False``), ``stop`` (``"answer"`` or ``"max_steps"``), ``sampler``
       (its :meth:`~metacot.llm.samplers.Sampler.describe`), ``graph`` (states, ``P`` and
-      provenance), ``run`` (the settings) and the problem's id, source and key.
+      provenance), ``run`` (the settings), ``conditioning``, ``guards`` (the trace's
+      :class:`~metacot.synth.guards.GuardCounts`), ``sample`` and the problem's id, source and key.
 
     The run resumes: problems already in ``out`` are skipped, after checking that the file was
     written with the same graph and settings (the sampler may differ, e.g. a restarted server on
@@ -432,11 +282,27 @@ def molesyn(
         run must use the same one (pass the recorded int, not a fresh Generator).
     verify : bool
         Check answers with ``math-verify``.
-    max_tokens, temperature, stop
+    max_tokens, temperature
         Decoding settings of every step request.
+    stop : sequence of str
+        Stop sequences added to the conditioning's own.
     context_chars : int or None
         Show the model only the most recent ``context_chars`` characters of the rationale
-        (:func:`~metacot.synth.prompts.user_prompt`); ``None`` shows everything.
+        (:func:`~metacot.synth.prompts.user_prompt`); ``None`` shows everything; by default the
+        conditioning's value.
+    conditioning : Conditioning or str, optional
+        How the model is conditioned on the behaviour and how replies are guarded
+        (:mod:`metacot.synth.conditioning`); a preset name or a :class:`Conditioning`. Default
+        the measured best preset, :data:`metacot.synth.conditioning.DEFAULT`; if that forces
+        openings or a repetition penalty and ``sampler`` cannot (no true ``steerable``
+        attribute), the default drops those two levers and is recorded as ``"<name>-unsteered"``.
+        An explicit steered conditioning with such a sampler is an error.
+    n_samples : int
+        Traces per problem. Sample 0 is seeded exactly as single-sample runs always were, so a
+        run can be extended with more samples; every sample has its own plan and seeds.
+    bank : ExampleBank, optional
+        Few-shot examples (:class:`~metacot.synth.fewshot.ExampleBank`); built once per
+        process from the shipped teacher traces if the conditioning needs it.
     batch_size : int, optional
         Problems walked together; default the sampler's ``concurrency`` attribute, else 1.
     progress : bool
@@ -489,6 +355,11 @@ def molesyn(
         dup = next(k for k in keys if keys.count(k) > 1)
         raise InvalidArgumentError(f"problem key {dup!r} (source/id) occurs more than once")
 
+    n_samples = positive_int(n_samples, "n_samples")
+    cond = _resolve_conditioning(conditioning, sampler)
+    if context_chars != FROM_CONDITIONING:
+        cond = replace(cond, context_chars=context_chars)  # validated by Conditioning
+    stop = merged_stop(cond, () if stop == FROM_CONDITIONING else ((stop,) if isinstance(stop, str) else stop))
     cfg: dict[str, Any] = {
         "seed": int(seed),
         "start": None if start is None else start.value,
@@ -496,11 +367,17 @@ def molesyn(
         "max_tokens": max_tokens,
         "temperature": temperature,
         "stop": tuple(stop),
-        "context_chars": context_chars,
+        "context_chars": cond.context_chars,
     }
+    if not cond.legacy:  # a run with the original settings records (and resumes) exactly as before
+        cfg["conditioning"] = {k: v for k, v in cond.to_dict().items() if k not in ("stop", "context_chars")}
+    if cond.fewshot and bank is None:
+        from metacot.synth.fewshot import default_bank
+
+        bank = default_bank()
     # Fail on bad decoding settings now, not after the first round of generation.
-    step_request("normal", "q", (), context_chars=context_chars, temperature=temperature,
-                 max_tokens=max_tokens, stop=tuple(stop))
+    conditioned_request(cond, "normal", "q", (), seed=0, bank=bank, temperature=temperature,
+                        max_tokens=max_tokens, stop=cfg["stop"])
     if verify:
         check_answer("1", "1")  # a missing math-verify should fail now, not after the first trace
     graph_info = _graph_info(graph)
@@ -511,18 +388,19 @@ def molesyn(
         raise InvalidArgumentError(f"{path}: the output folder {path.parent} does not exist")
     with open_jsonl_appender(path) as log:
         done = _scan(log, cfg, graph_info)
-        todo = deque(p for p, k in zip(probs, keys) if k not in done)
-        n_skipped = len(probs) - len(todo)
+        todo = deque((p, k) for p in probs for k in range(n_samples) if trace_key(p, k) not in done)
+        n_skipped = len(probs) * n_samples - len(todo)
         n_written = n_steps = n_answered = n_correct = 0
+        guards = GuardCounts()
 
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="MoLE-Syn", unit="problem", disable=not progress)
         try:
-            active: list[_Walk] = []
+            active: list[Walk] = []
             while todo or active:
                 while todo and len(active) < batch_size:
-                    active.append(_Walk(todo.popleft(), graph, cfg))
+                    active.append(Walk(*todo.popleft(), graph, cfg, cond, bank))
                 requests = [w.request() for w in active]
                 replies = sampler.complete_batch(requests)
                 if not isinstance(replies, list) or len(replies) != len(requests):
@@ -545,6 +423,7 @@ def molesyn(
                     n_steps += len(trace)
                     n_answered += trace.final_answer is not None
                     n_correct += bool(trace.metadata["correct"])
+                    guards.add(w.counts)
                     bar.update(1)
                     bar.set_postfix(steps=n_steps, acc=f"{n_correct}/{n_written}" if verify else "-")
                 active = still
@@ -559,4 +438,22 @@ def molesyn(
         n_answered=n_answered,
         n_correct=n_correct if verify else None,
         seconds=time.perf_counter() - t0,
+        guards=guards.to_dict(),
+        n_samples=n_samples,
     )
+
+
+def _resolve_conditioning(conditioning: Conditioning | str | None, sampler: Any) -> Conditioning:
+    """The conditioning to use; the default loses its steering levers on a sampler without them."""
+    cond = as_conditioning(conditioning)
+    if cond.steered and not supports_steering(sampler):
+        if conditioning is not None:
+            raise InvalidArgumentError(
+                f"conditioning {cond.name!r} forces openings or a repetition penalty, which "
+                f"{type(sampler).__name__} cannot honour; use metacot.synth.steering.SteeredLlamaSampler "
+                "or a conditioning without them"
+            )
+        # The documented fallback for the default: same levers minus steering, under its own name
+        # (recorded in every trace's metadata["conditioning"] and in metadata["run"]).
+        cond = replace(cond, name=f"{cond.name}-unsteered", opening=False, repeat_penalty=1.0)
+    return cond

@@ -14,6 +14,11 @@ unconfirmed): we put the instructions in the system message and the question and
 the user message, and keep only the most recent part of a long rationale (``context_chars``) so
 that small models with short context windows can run long walks.
 
+What else is put to the model -- few-shot teacher steps appended to the system message, a forced
+opening of the reply, stop sequences, a repetition penalty -- is chosen by a
+:class:`~metacot.synth.conditioning.Conditioning` and assembled by
+:func:`~metacot.synth.conditioning.conditioned_request`; the texts here stay the same.
+
 Examples
 --------
 >>> from metacot.synth.prompts import system_prompt

@@ -21,8 +21,9 @@ from metacot.errors import InvalidArgumentError, SamplerError, TraceFormatError
 from metacot.graphs.fit import fit_graph
 from metacot.graphs.graph import BehaviourGraph, reference
 from metacot.synth import ScriptedSampler, extract_boxed, molesyn
-from metacot.synth.molesyn import _problem_rng, check_answer, problem_key
+from metacot.synth.molesyn import check_answer, problem_key
 from metacot.synth.prompts import INSTRUCTIONS, system_prompt, user_prompt
+from metacot.synth.walk import problem_rng
 from metacot.traces.core import DATA_DIR, Problem, load_problems, read_traces
 
 HAS_MV = importlib.util.find_spec("math_verify") is not None
@@ -93,7 +94,7 @@ def test_stops_at_a_boxed_answer_and_records_everything(tmp_path):
     assert t.final_answer == "4" and t.metadata["answer"] == "4" and t.metadata["stop"] == "answer"
     if HAS_MV:
         assert t.metadata["correct"] is True and res.n_correct == 1
-    plan = GRAPH.walk(_problem_rng(5, "toy/a"), start="explore", max_steps=9)
+    plan = GRAPH.walk(problem_rng(5, "toy/a"), start="explore", max_steps=9)
     assert t.behaviours() == plan[:3] and t.behaviours()[0] is Behaviour.EXPLORE
     assert t.source_model == "toy-model" and t.metadata["sampler"] == {"kind": "scripted", "model": "toy-model"}
     assert t.metadata["graph"]["provenance"]["method"] == "reference" and t.metadata["run"]["seed"] == 5
@@ -236,7 +237,7 @@ def test_results_do_not_depend_on_order_or_batch_size_but_on_the_seed(tmp_path):
     d = run("d.jsonl", ps, 1, seed=4)
     assert [a[k]["steps"] for k in a] != [d[k]["steps"] for k in a]
     # the key includes the source: the same id in another set is another problem
-    assert _problem_rng(0, problem_key(Problem("1", "q", "1", "x"))).random() != _problem_rng(
+    assert problem_rng(0, problem_key(Problem("1", "q", "1", "x"))).random() != problem_rng(
         0, problem_key(Problem("1", "q", "1", "y"))
     ).random()
 
