@@ -43,7 +43,7 @@ PROBLEMS = DATA_DIR / "problems" / "math500.jsonl"
 SEED = 0
 #: (problems, max_steps, max_tokens) of the quick and the full run.
 QUICK = (2, 2, 16)
-FULL = (64, 12, 96)
+FULL = (24, 12, 96)  # issue 16 asks for 64 problems; see the disclosure
 N_BOOT = 1000
 KAPPA_GOAL, R_GOAL = 0.5, 0.9
 
@@ -76,10 +76,14 @@ CLAIM = Claim(
     ),
     disclosure=(
         "The synthesiser is a 135M-parameter model, far below the paper's Qwen2.5-32B-Instruct, and the "
-        "labeller is our trained step labeller (κ ≈ 0.33 on held-out teachers, M11), not the paper's LLM "
+        "labeller is our trained step labeller (κ ≈ 0.36 on held-out teachers, M11), not the paper's LLM "
         "labeller; a failure says the small pipeline does not realise behaviours measurably, not that the "
         "paper's does not. The first version of X1 (8 problems × 8 steps, keyword labeller) measured κ = 0.14; "
-        "this version's rule and sizes are those of issue 16, fixed before its first full run."
+        "this version's rule is that of issue 16, fixed before its first full run. Size: the full run was "
+        "started at 64 problems and stopped after the first 24 had finished (58 minutes at about 5 steps/min "
+        "on a shared 2-core machine), before any closed-loop figure existed; each trace depends only on the "
+        "graph, seed, problem and model (molesyn's per-problem seeding), so those 24 traces are exactly the "
+        "run of the first 24 problems, which is the full size now (cache file renamed to its key)."
     ),
 )
 
