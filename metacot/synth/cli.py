@@ -35,6 +35,9 @@ import os
 import sys
 from typing import Any
 
+from metacot.synth.conditioning import DEFAULT as DEFAULT_CONDITIONING
+from metacot.synth.conditioning import PRESETS
+
 __all__ = ["register", "run_export", "run_report", "run_synth"]
 
 DEFAULT_GRAPH = "deepseek-r1-0528"
@@ -70,7 +73,6 @@ def run_synth(args: argparse.Namespace) -> int:
     2
     """
     from metacot._checks import positive_int
-    from metacot.llm.llamacpp import LlamaCppSampler
     from metacot.llm.openai_server import OpenAISampler
     from metacot.synth.molesyn import molesyn
     from metacot.traces.problems import load_problems
@@ -102,7 +104,11 @@ def run_synth(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     else:
-        sampler = LlamaCppSampler(args.gguf, n_ctx=args.n_ctx, n_threads=args.threads, seed=args.seed)
+        # The steered sampler gives the same replies as the plain one unless a preset forces an opening
+        # or a repetition penalty, which only it can do.
+        from metacot.synth.steering import SteeredLlamaSampler
+
+        sampler = SteeredLlamaSampler(args.gguf, n_ctx=args.n_ctx, n_threads=args.threads, seed=args.seed)
     res = molesyn(
         g,
         problems,
@@ -114,7 +120,9 @@ def run_synth(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
-        context_chars=args.context_chars or None,
+        **({} if args.context_chars is None else {"context_chars": args.context_chars or None}),
+        conditioning=args.conditioning,
+        n_samples=args.n_samples,
         batch_size=args.concurrency if args.base_url else 1,
         progress=not args.quiet,
     )
@@ -275,8 +283,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sp.add_argument("--max-steps", type=int, default=16, help="most steps per trace (default 16)")
     sp.add_argument("--max-tokens", type=int, default=256, help="most tokens per step (default 256)")
     sp.add_argument("--temperature", type=float, default=0.7)
-    sp.add_argument("--context-chars", type=int, default=4000,
-                    help="show the model only this many recent characters of the rationale (0: all)")
+    sp.add_argument("--context-chars", type=int, default=None,
+                    help="show the model only this many recent characters of the rationale (0: all; "
+                         "default: the preset's)")
+    sp.add_argument("--conditioning", default=DEFAULT_CONDITIONING, choices=sorted(PRESETS),
+                    help=f"how each behaviour is put to the model (default {DEFAULT_CONDITIONING}, chosen by "
+                         "measurement: benchmarks/SYNTH_CONDITIONING.md); 'opening', 'penalty' and 'combined' "
+                         "need the embedded model")
+    sp.add_argument("--n-samples", type=int, default=1, help="traces per problem, each with its own seed (default 1)")
     sp.add_argument("--start", default="explore", choices=["normal", "deep", "reflect", "explore", "graph"],
                     help="first behaviour (default explore, as in the paper; 'graph': draw it)")
     sp.add_argument("--limit", type=int, default=None, help="only the first N problems (N >= 1)")

